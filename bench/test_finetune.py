@@ -1,0 +1,29 @@
+"""The benchmark: `pytest bench/` (smoke on CPU, full on GPU; see `--ftb-profile`).
+
+    pytest bench/ --ftb-data-dir ../shared/data/glue            # offline, GLUE files on disk
+    pytest bench/ -k throughput --ftb-padding static,dynamic     # a slice of the matrix
+
+Each test is one case of its job's checkpoint × padding × device × precision matrix; the
+record lands under results/runs/<run>/ and the summary prints a table of every case.
+"""
+
+import math
+
+import pytest
+
+
+@pytest.mark.ftbench("finetune")
+def test_finetune(ftb_case):
+    """Fine-tune to convergence, evaluate, and hold accuracy and F1 to the profile's floors."""
+    result = ftb_case.run()
+    assert math.isfinite(result.metrics["train_loss"])
+    ftb_case.check_floors(result)
+
+
+@pytest.mark.ftbench("throughput")
+def test_train_throughput(ftb_case):
+    """A fixed number of steps; steady-state samples/s and padding efficiency are recorded."""
+    result = ftb_case.run()
+    timing = ftb_case.job.training
+    assert result.throughput["timed_steps"] == timing.max_steps - timing.timing_warmup_steps
+    assert 0 < result.padding["efficiency"] <= 1

@@ -1,0 +1,187 @@
+"""What ftbench hooks into Trainer: steady-state timing, a loss guard and progress lines."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from transformers import TrainerCallback
+
+from ftbench.devices import synchronize
+from ftbench.padding import PaddingCounter
+
+
+class StepTimer(TrainerCallback):
+    """Times the steps after `warmup_steps`, with the device synchronised at both ends.
+
+    Per-step times are host clock readings at step ends: exact on CPU, where they are what
+    the spread is computed from; on CUDA only the window total is synchronised.
+    """
+
+    def __init__(self, device: str, counter: PaddingCounter, warmup_steps: int) -> None:
+        self.device = device
+        self.counter = counter
+        self.warmup_steps = warmup_steps
+        self.step_seconds: list[float] = []
+        self.step_samples: list[int] = []
+        self.peak_rss = 0
+        self._start: tuple[float, int, int, int] | None = None
+        self._end: tuple[float, int, int, int] | None = None
+        self._last_time = 0.0
+        self._last_samples = 0
+        self._process: Any = None
+
+    # -- Trainer events --------------------------------------------------------------------------
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        import psutil
+        import torch
+
+        self._process = psutil.Process()
+        self._sample_memory()
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        if self.warmup_steps == 0:
+            self._mark_start()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._sample_memory()
+        step = state.global_step
+        if step == self.warmup_steps:
+            self._mark_start()
+        elif step > self.warmup_steps and self._start is not None:
+            last = step >= state.max_steps or control.should_training_stop
+            if last:
+                synchronize(self.device)
+            now = time.perf_counter()
+            self.step_seconds.append(now - self._last_time)
+            self.step_samples.append(self.counter.samples - self._last_samples)
+            self._last_time, self._last_samples = now, self.counter.samples
+            if last:
+                self._mark_end(now)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._start is not None and self._end is None and self.step_seconds:
+            synchronize(self.device)
+            self._mark_end(self._last_time)
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def running_samples_per_second(self) -> float | None:
+        """A rough live figure for progress lines (host clock, no synchronisation)."""
+        if self._start is None or not self.step_seconds:
+            return None
+        return (self._last_samples - self._start[1]) / max(self._last_time - self._start[0], 1e-9)
+
+    def summary(self) -> dict[str, Any]:
+        if self._start is None or self._end is None:
+            raise RuntimeError(
+                f"no steady-state window: training ran fewer than {self.warmup_steps + 1} steps "
+                f"({self.warmup_steps} are warm-up); raise the step count or lower the warm-up"
+            )
+        t0, samples0, real0, padded0 = self._start
+        t1, samples1, real1, padded1 = self._end
+        seconds = t1 - t0
+        real, padded, samples = real1 - real0, padded1 - padded0, samples1 - samples0
+        return {
+            "warmup_steps": self.warmup_steps,
+            "timed_steps": len(self.step_seconds),
+            "timed_samples": samples,
+            "timed_seconds": seconds,
+            "train_samples_per_second": samples / seconds,
+            "train_tokens_per_second": real / seconds,
+            "train_padded_tokens_per_second": padded / seconds,
+            "step_seconds": self.step_seconds,
+            "step_samples": self.step_samples,
+            "step_times_synchronized": self.device == "cpu",
+            "real_tokens": real,
+            "padded_tokens": padded,
+        }
+
+    def peak_memory(self) -> dict[str, Any]:
+        import torch
+
+        if self.device == "cuda":
+            return {"peak_bytes": torch.cuda.max_memory_allocated(), "kind": "cuda_max_allocated"}
+        if self.device == "mps":
+            return {"peak_bytes": self.peak_rss, "kind": "process_rss_sampled_per_step"}
+        return {"peak_bytes": self.peak_rss, "kind": "process_rss_sampled_per_step"}
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _mark_start(self) -> None:
+        synchronize(self.device)
+        samples, real, padded = self.counter.snapshot()
+        self._last_time = time.perf_counter()
+        self._last_samples = samples
+        self._start = (self._last_time, samples, real, padded)
+
+    def _mark_end(self, now: float) -> None:
+        samples, real, padded = self.counter.snapshot()
+        self._end = (now, samples, real, padded)
+
+    def _sample_memory(self) -> None:
+        if self._process is not None:
+            self.peak_rss = max(self.peak_rss, self._process.memory_info().rss)
+
+
+class LossGuard(TrainerCallback):
+    """Stops training at the first logged NaN or infinite loss, and remembers where."""
+
+    def __init__(self) -> None:
+        self.bad: tuple[int, float] | None = None
+        self.last_loss: float | None = None
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kw: Any):
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        self.last_loss = float(loss)
+        if not math.isfinite(self.last_loss) and self.bad is None:
+            self.bad = (state.global_step, self.last_loss)
+            control.should_training_stop = True
+
+
+class Progress(TrainerCallback):
+    """Reports `case: step N/M, loss, samples/s` through `report` at most every `every` seconds."""
+
+    def __init__(
+        self,
+        case_id: str,
+        report: Callable[[str], None],
+        timer: StepTimer,
+        guard: LossGuard,
+        every: float = 10.0,
+    ) -> None:
+        self.case_id = case_id
+        self.report = report
+        self.timer = timer
+        self.guard = guard
+        self.every = every
+        self._last = 0.0
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        now = time.monotonic()
+        final = state.global_step >= state.max_steps
+        if now - self._last < self.every and not final:
+            return
+        self._last = now
+        parts = [f"{self.case_id}: step {state.global_step}/{state.max_steps}"]
+        if state.max_steps and state.num_train_epochs:
+            parts.append(f"epoch {state.epoch or 0:.2f}")
+        if self.guard.last_loss is not None:
+            parts.append(f"loss {self.guard.last_loss:.4f}")
+        rate = self.timer.running_samples_per_second()
+        if rate is not None:
+            parts.append(f"{rate:.1f} samples/s")
+        self.report(", ".join(parts))
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        metrics = kwargs.get("metrics") or {}
+        if "eval_accuracy" in metrics:
+            self.report(
+                f"{self.case_id}: eval accuracy {metrics['eval_accuracy']:.4f}, "
+                f"F1 {metrics.get('eval_f1', float('nan')):.4f}"
+            )

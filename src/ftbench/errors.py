@@ -1,0 +1,33 @@
+"""The errors and warnings ftbench raises; each message names the input and the problem."""
+
+
+class FtbenchError(Exception):
+    """Base class: an ftbench problem the user can fix from the message alone."""
+
+
+class DataError(FtbenchError, ValueError):
+    """Missing or malformed data: the message names the file, the split or the column."""
+
+
+class CheckpointError(FtbenchError, ValueError):
+    """A checkpoint spec that resolves to nothing usable; the message lists what was tried."""
+
+
+class ConfigError(FtbenchError, ValueError):
+    """An unknown profile, axis value or option value."""
+
+
+class NonFiniteLossError(FtbenchError, RuntimeError):
+    """Training produced a NaN or infinite loss, so the case has no meaningful result."""
+
+
+class CaseOutOfMemoryError(FtbenchError, RuntimeError):
+    """The device ran out of memory during a case."""
+
+
+class AccuracyFloorError(FtbenchError, AssertionError):
+    """A fine-tune finished below the accuracy or F1 floor its profile promises."""
+
+
+class FtbenchWarning(UserWarning):
+    """Something worth a look that does not invalidate the result."""

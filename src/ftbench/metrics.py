@@ -1,0 +1,49 @@
+"""Evaluation metrics and throughput statistics, as plain functions.
+
+Accuracy and F1 come from scikit-learn and match `evaluate.load("glue", "mrpc")`: F1 is binary
+with "equivalent" (1) as the positive class; with more than two classes it is macro-averaged.
+"""
+
+from __future__ import annotations
+
+from statistics import median
+from typing import Any
+
+
+def classification_metrics(predictions: Any, labels: Any) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    average = "binary" if len(set(labels.tolist()) | set(predictions.tolist())) <= 2 else "macro"
+    return {
+        "accuracy": float(accuracy_score(labels, predictions)),
+        "f1": float(f1_score(labels, predictions, average=average, zero_division=0)),
+    }
+
+
+def compute_metrics(eval_prediction: Any) -> dict[str, float]:
+    """Trainer's `compute_metrics`: logits -> predicted class -> accuracy and F1."""
+    logits, labels = eval_prediction.predictions, eval_prediction.label_ids
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    return classification_metrics(logits.argmax(-1), labels)
+
+
+def rate_spread(step_seconds: list[float], step_samples: list[int]) -> dict[str, float] | None:
+    """Median and quartiles of per-step samples/s: the spread behind the window's mean rate."""
+    rates = sorted(n / s for n, s in zip(step_samples, step_seconds, strict=True) if s > 0)
+    if not rates:
+        return None
+
+    def quantile(q: float) -> float:
+        position = q * (len(rates) - 1)
+        low = int(position)
+        high = min(low + 1, len(rates) - 1)
+        return rates[low] + (rates[high] - rates[low]) * (position - low)
+
+    return {
+        "median": median(rates),
+        "q1": quantile(0.25),
+        "q3": quantile(0.75),
+        "min": rates[0],
+        "max": rates[-1],
+    }

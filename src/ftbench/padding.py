@@ -1,0 +1,101 @@
+"""Padding strategies: how a batch is padded, how it is sampled, and what the padding costs.
+
+    from ftbench.padding import get_strategy
+    strategy = get_strategy("bucketed")
+    collator = strategy.collator(tokenizer)
+    extra_training_args = strategy.training_arguments()
+
+| name       | tokenize time       | collator                                   | sampler        |
+| static     | pad to max_length   | default_data_collator                      | random         |
+| dynamic    | no padding          | DataCollatorWithPadding                    | random         |
+| bucketed   | no padding          | DataCollatorWithPadding                    | group_by_length|
+| dynamic-x8 | no padding          | DataCollatorWithPadding(pad_to_multiple_of=8) | random      |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ftbench.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+
+@dataclass(frozen=True)
+class PaddingStrategy:
+    name: str
+    pad_to_max_length: bool = False
+    pad_to_multiple_of: int | None = None
+    group_by_length: bool = False
+
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
+        from transformers import DataCollatorWithPadding, default_data_collator
+
+        if self.pad_to_max_length:
+            return default_data_collator
+        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=self.pad_to_multiple_of)
+
+    def training_arguments(self) -> dict[str, Any]:
+        # transformers 5 spells length-grouped batching as a sampling strategy.
+        return {"train_sampling_strategy": "group_by_length"} if self.group_by_length else {}
+
+
+STRATEGIES = {
+    s.name: s
+    for s in (
+        PaddingStrategy("static", pad_to_max_length=True),
+        PaddingStrategy("dynamic"),
+        PaddingStrategy("bucketed", group_by_length=True),
+        PaddingStrategy("dynamic-x8", pad_to_multiple_of=8),  # tensor cores like multiples of 8
+    )
+}
+
+
+def get_strategy(name: str) -> PaddingStrategy:
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown padding strategy {name!r}; choose from {', '.join(STRATEGIES)}"
+        ) from None
+
+
+class PaddingCounter:
+    """Counts real and padded tokens in the batches the model actually sees in training.
+
+    A forward pre-hook reads `attention_mask` after the collator, so prefetching data loaders
+    and collator internals can't skew the count. Sums stay on the device until read, so counting
+    adds no host-device synchronisation to a step.
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.samples = 0
+        self.padded_tokens = 0
+        self._real: Any = 0
+        self._handle = model.register_forward_pre_hook(self._count, with_kwargs=True)
+
+    def _count(self, module: Any, args: tuple, kwargs: dict) -> None:
+        if not module.training:
+            return
+        mask = kwargs.get("attention_mask")
+        ids = kwargs.get("input_ids")
+        if mask is None and ids is None:
+            return
+        shape = (mask if mask is not None else ids).shape
+        self.samples += int(shape[0])
+        self.padded_tokens += int(shape[0] * shape[1])
+        self._real = self._real + (mask.sum() if mask is not None else shape[0] * shape[1])
+
+    @property
+    def real_tokens(self) -> int:
+        return int(self._real)
+
+    def snapshot(self) -> tuple[int, int, int]:
+        """(samples, real tokens, padded tokens) so far; reading real tokens syncs the device."""
+        return self.samples, self.real_tokens, self.padded_tokens
+
+    def remove(self) -> None:
+        self._handle.remove()

@@ -1,0 +1,178 @@
+"""Profiles: named sets of axis values and training arguments. Data, not code paths.
+
+    from ftbench.profiles import get_profile, apply_overrides
+    profile = apply_overrides(get_profile("smoke"), paddings=("dynamic",), max_steps=10)
+
+A profile holds jobs. `finetune` trains to convergence and checks accuracy; `throughput` runs a
+fixed number of steps per case and times the steady state. `pytest bench/` runs each job's
+checkpoint × padding × device × precision matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from ftbench.errors import ConfigError
+
+AXES = ("checkpoints", "paddings", "devices", "precisions")
+# Overrides that change the recipe, after which the profile's accuracy floors no longer apply.
+RECIPE_OVERRIDES = ("checkpoints", "epochs", "max_steps", "batch_size", "learning_rate", "max_length")
+
+
+@dataclass(frozen=True)
+class Training:
+    epochs: float = 3.0  # passes over train; ignored when max_steps > 0
+    max_steps: int = -1  # > 0: stop after this many optimizer steps (fixed-step timing)
+    batch_size: int = 32  # per device, per step
+    eval_batch_size: int = 64
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.0
+    warmup: float = 0.0  # learning-rate warm-up as a fraction of steps (transformers 5 style)
+    seed: int = 42
+    timing_warmup_steps: int = 3  # steps left out of steady-state timing: allocator, caches, JIT
+    evaluate: bool = True
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    checkpoints: tuple[str, ...]
+    paddings: tuple[str, ...]
+    devices: tuple[str, ...]
+    precisions: tuple[str, ...]
+    training: Training
+    min_accuracy: float | None = None  # floors: a finished fine-tune below them fails
+    min_f1: float | None = None
+    floors_off: str | None = None  # why the floors were dropped, when an override dropped them
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    jobs: tuple[Job, ...]
+    max_length: int = 128  # tokens; static padding pads every pair to this
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def job(self, name: str) -> Job:
+        for job in self.jobs:
+            if job.name == name:
+                return job
+        raise ConfigError(f"profile {self.name!r} has no job {name!r}; it has {self.job_names()}")
+
+    def job_names(self) -> list[str]:
+        return [job.name for job in self.jobs]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ALL_PADDINGS = ("static", "dynamic", "bucketed", "dynamic-x8")
+
+SMOKE = Profile(
+    name="smoke",
+    description="CPU minutes: one real fine-tune of the bundled MiniLM-L6, every padding timed",
+    jobs=(
+        # Calibrated by hand on a 2-core CPU: accuracy 0.797, F1 0.864 in about 300 s of training.
+        Job(
+            "finetune",
+            checkpoints=("minilm-l6",),
+            paddings=("bucketed",),  # the fastest strategy on CPU, so the fine-tune stays short
+            devices=("cpu",),
+            precisions=("fp32",),
+            training=Training(epochs=3, batch_size=32, learning_rate=1e-4),
+            min_accuracy=0.77,
+            min_f1=0.84,
+        ),
+        # 3 warm-up + 22 timed steps of batch 32: about 2 minutes for all four strategies.
+        Job(
+            "throughput",
+            checkpoints=("minilm-l6",),
+            paddings=ALL_PADDINGS,
+            devices=("cpu",),
+            precisions=("fp32",),
+            training=Training(max_steps=25, batch_size=32, learning_rate=1e-4, evaluate=False),
+        ),
+    ),
+)
+
+FULL = Profile(
+    name="full",
+    description="GPU: the Hugging Face course recipe over every padding strategy and precision",
+    jobs=(
+        # The course: bert-base-uncased, Trainer defaults, 3 epochs, batch 8, lr 5e-5, seed 42,
+        # gives accuracy 0.85-0.87 and F1 0.89-0.91.
+        Job(
+            "finetune",
+            checkpoints=("bert-base-uncased",),
+            paddings=ALL_PADDINGS,
+            devices=("cuda",),
+            precisions=("fp32", "bf16", "fp16"),
+            training=Training(epochs=3, batch_size=8, learning_rate=5e-5),
+            min_accuracy=0.83,
+            min_f1=0.88,
+        ),
+        Job(
+            "throughput",
+            checkpoints=("bert-base-uncased",),
+            paddings=ALL_PADDINGS,
+            devices=("cuda",),
+            precisions=("fp32", "bf16", "fp16"),
+            training=Training(
+                max_steps=110, batch_size=32, learning_rate=5e-5, timing_warmup_steps=10,
+                evaluate=False,
+            ),
+        ),
+    ),
+)
+
+PROFILES = {p.name: p for p in (SMOKE, FULL)}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown profile {name!r}; choose from {', '.join(PROFILES)} or 'auto'"
+        ) from None
+
+
+def default_profile_name() -> str:
+    """`full` where a GPU is found, else `smoke`."""
+    import torch
+
+    return "full" if torch.cuda.is_available() else "smoke"
+
+
+def apply_overrides(profile: Profile, **overrides: Any) -> Profile:
+    """A copy of `profile` with axes and training arguments replaced; None means "keep"."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    training_fields = set(Training.__dataclass_fields__)
+    unknown = set(given) - training_fields - set(AXES) - {"max_length", "jobs"}
+    if unknown:
+        raise ConfigError(f"unknown override(s) {sorted(unknown)}")
+    recipe_changed = [k for k in RECIPE_OVERRIDES if k in given]
+    jobs = []
+    for job in profile.jobs:
+        if "jobs" in given and job.name not in given["jobs"]:
+            continue
+        axes = {k: tuple(given[k]) for k in AXES if k in given}
+        training = replace(job.training, **{k: v for k, v in given.items() if k in training_fields})
+        new = replace(job, training=training, **axes)
+        if recipe_changed and (job.min_accuracy is not None or job.min_f1 is not None):
+            flags = ", ".join(_flag(k) for k in recipe_changed)
+            new = replace(new, min_accuracy=None, min_f1=None, floors_off=f"recipe changed by {flags}")
+        jobs.append(new)
+    return replace(
+        profile,
+        jobs=tuple(jobs),
+        max_length=given.get("max_length", profile.max_length),
+        overrides={**profile.overrides, **given},
+    )
+
+
+def _flag(override: str) -> str:
+    name = {"checkpoints": "checkpoint"}.get(override, override)
+    return "--ftb-" + name.replace("_", "-")

@@ -1,0 +1,104 @@
+"""Run records: one JSON file per case under results/runs/<run>/, written atomically.
+
+    from ftbench.results import RunStore, read_record
+    store = RunStore.create("results")          # results/runs/20261128-061000-ab12cd/
+    path = store.write(result)                  # a CaseResult
+    record = read_record(path)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class CaseResult:
+    """Everything measured for one case; `to_record()` is the JSON that lands on disk."""
+
+    case_id: str
+    job: str
+    profile: str
+    axes: dict[str, str]
+    metrics: dict[str, float | None]
+    throughput: dict[str, Any]
+    padding: dict[str, Any]
+    memory: dict[str, Any]
+    times: dict[str, float]
+    training: dict[str, Any]
+    checkpoint: dict[str, Any]
+    environment: dict[str, Any]
+    accuracy_meaningful: bool = True
+    notes: list[str] = field(default_factory=list)
+    created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+    def to_record(self) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, **asdict(self)}
+
+
+def write_json_atomic(path: Path, data: Any) -> Path:
+    """Write to a temporary file beside `path`, fsync, then rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False, default=_jsonable)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy and torch scalars
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    from ftbench.errors import FtbenchError
+
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FtbenchError(f"{path}: not a readable ftbench record ({exc})") from None
+    version = record.get("schema_version") if isinstance(record, dict) else None
+    if version != SCHEMA_VERSION:
+        raise FtbenchError(
+            f"{path}: record schema version {version!r}; this ftbench reads {SCHEMA_VERSION}"
+        )
+    return record
+
+
+def record_filename(case_id: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-._" else "-" for c in case_id)
+    return safe.strip("-") + ".json"
+
+
+@dataclass
+class RunStore:
+    """One directory per `pytest bench/` run (or script run), one record per case in it."""
+
+    directory: Path
+
+    @classmethod
+    def create(cls, results_dir: str | Path) -> RunStore:
+        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+        return cls(Path(results_dir) / "runs" / run_id)
+
+    def write(self, result: CaseResult) -> Path:
+        return write_json_atomic(self.directory / record_filename(result.case_id), result.to_record())

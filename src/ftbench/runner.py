@@ -1,0 +1,295 @@
+"""Run one case: Trainer.train, then Trainer.evaluate, measured. No pytest needed.
+
+    from ftbench.data import DataSource
+    from ftbench.profiles import Training
+    from ftbench.runner import CaseSpec, run
+    spec = CaseSpec("throughput", "minilm-l6", "dynamic", "cpu", "fp32", Training(max_steps=25))
+    result = run(spec, DataSource(data_dir="../shared/data/glue"))
+    print(result.throughput["train_samples_per_second"])
+
+From a shell: `python -m ftbench.run --help`. The pytest plugin builds the same pieces as
+session-scoped fixtures and calls `train_and_evaluate` directly.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ftbench.checkpoints import Checkpoint, checkpoint_name
+from ftbench.errors import CaseOutOfMemoryError, NonFiniteLossError
+from ftbench.profiles import Training
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
+
+    from ftbench.data import DataSource
+    from ftbench.results import CaseResult
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """One point of the matrix: job × checkpoint × padding × device × precision."""
+
+    job: str
+    checkpoint: str
+    padding: str
+    device: str = "cpu"
+    precision: str = "fp32"
+    training: Training = field(default_factory=Training)
+    profile: str = "custom"
+    max_length: int = 128
+
+    @property
+    def axes_id(self) -> str:
+        """The pytest parameter id: `minilm-l6-dynamic-cpu-fp32`."""
+        name = checkpoint_name(self.checkpoint)
+        return f"{name}-{self.padding}-{self.device}-{self.precision}"
+
+    @property
+    def case_id(self) -> str:
+        return f"{self.job}[{self.axes_id}]"
+
+    @property
+    def axes(self) -> dict[str, str]:
+        return {
+            "checkpoint": self.checkpoint,
+            "padding": self.padding,
+            "device": self.device,
+            "precision": self.precision,
+        }
+
+
+def run(
+    spec: CaseSpec,
+    source: DataSource,
+    *,
+    report: Callable[[str], None] | None = None,
+    show_progress_bar: bool = True,
+) -> CaseResult:
+    """Everything from scratch: resolve, load, tokenize, train, evaluate."""
+    from ftbench.checkpoints import load_model, load_tokenizer, resolve_checkpoint
+    from ftbench.data import load_pairs, tokenize_pairs
+    from ftbench.padding import get_strategy
+
+    strategy = get_strategy(spec.padding)
+    checkpoint = resolve_checkpoint(spec.checkpoint)
+    tokenizer = load_tokenizer(checkpoint)
+    pairs = load_pairs(source)
+    encoded = tokenize_pairs(
+        pairs, tokenizer, max_length=spec.max_length, pad_to_max_length=strategy.pad_to_max_length
+    )
+    started = time.perf_counter()
+    label = pairs["train"].features["label"]
+    model = load_model(
+        checkpoint,
+        num_labels=label.num_classes,
+        label_names=label.names,
+        seed=spec.training.seed,
+        vocab_size=len(tokenizer),
+    )
+    return train_and_evaluate(
+        spec,
+        checkpoint=checkpoint,
+        model=model,
+        tokenizer=tokenizer,
+        encoded=encoded,
+        collator=strategy.collator(tokenizer),
+        model_load_seconds=time.perf_counter() - started,
+        report=report,
+        show_progress_bar=show_progress_bar,
+    )
+
+
+def training_arguments(spec: CaseSpec, output_dir: str, **extra: Any) -> Any:
+    """The TrainingArguments of a case: the profile's recipe, the padding's sampler, the device."""
+    from transformers import TrainingArguments
+
+    from ftbench.devices import training_device_arguments
+    from ftbench.padding import get_strategy
+
+    t = spec.training
+    return TrainingArguments(
+        output_dir=output_dir,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup,
+        seed=t.seed,
+        eval_strategy="no",  # evaluation runs once, after training, so timing excludes it
+        save_strategy="no",
+        logging_strategy="steps",
+        logging_steps=10,
+        logging_nan_inf_filter=False,  # a NaN must reach the loss guard, not be averaged away
+        report_to="none",
+        dataloader_num_workers=0,
+        **training_device_arguments(spec.device, spec.precision),
+        **get_strategy(spec.padding).training_arguments(),
+        **extra,
+    )
+
+
+def train_and_evaluate(
+    spec: CaseSpec,
+    *,
+    checkpoint: Checkpoint,
+    model: Any,
+    tokenizer: Any,
+    encoded: DatasetDict,
+    collator: Any,
+    model_load_seconds: float = 0.0,
+    report: Callable[[str], None] | None = None,
+    show_progress_bar: bool = False,
+    progress_every: float = 10.0,
+    callbacks: list[Any] | None = None,
+) -> CaseResult:
+    """Train and evaluate a ready model; return the measured CaseResult."""
+    import torch
+    from transformers import Trainer
+
+    from ftbench.callbacks import LossGuard, Progress, StepTimer
+    from ftbench.checkpoints import num_parameters
+    from ftbench.devices import environment
+    from ftbench.metrics import compute_metrics, rate_spread
+    from ftbench.padding import PaddingCounter
+
+    setup_started = time.perf_counter()
+    counter = PaddingCounter(model)
+    timer = StepTimer(spec.device, counter, spec.training.timing_warmup_steps)
+    guard = LossGuard()
+    extra_callbacks: list[Any] = [timer, guard, *(callbacks or [])]
+    if report is not None:
+        extra_callbacks.append(Progress(spec.case_id, report, timer, guard, every=progress_every))
+    with tempfile.TemporaryDirectory(prefix="ftbench-") as output_dir:
+        args = training_arguments(spec, output_dir, disable_tqdm=not show_progress_bar)
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=encoded["train"],
+            eval_dataset=encoded["validation"],
+            processing_class=tokenizer,
+            data_collator=collator,
+            compute_metrics=compute_metrics,
+            callbacks=extra_callbacks,
+        )
+        setup_seconds = model_load_seconds + time.perf_counter() - setup_started
+        train_started = time.perf_counter()
+        try:
+            train_output = trainer.train()
+        except torch.OutOfMemoryError as exc:
+            raise CaseOutOfMemoryError(
+                f"{spec.case_id}: out of memory on {spec.device} at batch size "
+                f"{spec.training.batch_size}; lower it with --ftb-batch-size. ({exc})"
+            ) from None
+        finally:
+            counter.remove()
+        train_seconds = time.perf_counter() - train_started
+        train_loss = train_output.metrics.get("train_loss")
+        if guard.bad is not None or (train_loss is not None and not math.isfinite(train_loss)):
+            step, loss = guard.bad or (train_output.global_step, train_loss)
+            raise NonFiniteLossError(
+                f"{spec.case_id}: training loss became {loss} at step {step}; the result is "
+                f"meaningless. Learning rate {spec.training.learning_rate}, precision "
+                f"{spec.precision}: try a lower learning rate or fp32."
+            )
+        eval_metrics: dict[str, Any] = {}
+        eval_seconds = 0.0
+        if spec.training.evaluate:
+            eval_started = time.perf_counter()
+            eval_metrics = trainer.evaluate()
+            eval_seconds = time.perf_counter() - eval_started
+        memory = timer.peak_memory()
+
+    window = timer.summary()
+    return _result(
+        spec,
+        checkpoint=checkpoint,
+        window=window,
+        spread=rate_spread(window["step_seconds"], window["step_samples"]),
+        train_metrics=train_output.metrics,
+        eval_metrics=eval_metrics,
+        memory=memory,
+        times={
+            "setup_seconds": setup_seconds,
+            "train_seconds": train_seconds,
+            "eval_seconds": eval_seconds,
+        },
+        training_arguments=args.to_dict(),
+        parameters=num_parameters(model),
+        environment=environment(spec.device, spec.profile),
+    )
+
+
+def _result(
+    spec: CaseSpec,
+    *,
+    checkpoint: Checkpoint,
+    window: dict[str, Any],
+    spread: dict[str, float] | None,
+    train_metrics: dict[str, Any],
+    eval_metrics: dict[str, Any],
+    memory: dict[str, Any],
+    times: dict[str, float],
+    training_arguments: dict[str, Any],
+    parameters: dict[str, int],
+    environment: dict[str, Any],
+) -> CaseResult:
+    from ftbench.results import CaseResult
+
+    real, padded = window["real_tokens"], window["padded_tokens"]
+    notes = []
+    if checkpoint.random_init:
+        notes.append("random weights: accuracy and F1 mean nothing; throughput and memory do")
+    return CaseResult(
+        case_id=spec.case_id,
+        job=spec.job,
+        profile=spec.profile,
+        axes=spec.axes,
+        metrics={
+            "eval_accuracy": eval_metrics.get("eval_accuracy"),
+            "eval_f1": eval_metrics.get("eval_f1"),
+            "eval_loss": eval_metrics.get("eval_loss"),
+            "train_loss": train_metrics.get("train_loss"),
+        },
+        throughput={
+            "train_samples_per_second": window["train_samples_per_second"],
+            "train_tokens_per_second": window["train_tokens_per_second"],
+            "train_padded_tokens_per_second": window["train_padded_tokens_per_second"],
+            "samples_per_second_spread": spread,
+            "warmup_steps": window["warmup_steps"],
+            "timed_steps": window["timed_steps"],
+            "timed_samples": window["timed_samples"],
+            "timed_seconds": window["timed_seconds"],
+            "step_seconds": window["step_seconds"],
+            "step_samples": window["step_samples"],
+            "step_times_synchronized": window["step_times_synchronized"],
+            # Trainer's figure covers every step, warm-up and data-loader start included.
+            "trainer_train_samples_per_second": train_metrics.get("train_samples_per_second"),
+            "eval_samples_per_second": eval_metrics.get("eval_samples_per_second"),
+        },
+        padding={
+            "strategy": spec.padding,
+            "real_tokens": real,
+            "padded_tokens": padded,
+            "efficiency": real / padded if padded else None,
+            "max_length": spec.max_length,
+        },
+        memory=memory,
+        times=times,
+        training={
+            "seed": spec.training.seed,
+            "recipe": asdict(spec.training),
+            "arguments": training_arguments,
+        },
+        checkpoint={**checkpoint.describe(), "parameters": parameters},
+        environment=environment,
+        accuracy_meaningful=not checkpoint.random_init and spec.training.evaluate,
+        notes=notes,
+    )

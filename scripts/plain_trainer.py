@@ -72,7 +72,7 @@ def main() -> None:
         def __init__(self) -> None:
             self.start = self.end = 0.0
 
-        def on_step_end(self, a, state, control, **kw):  # noqa: ANN001
+        def on_step_end(self, a, state, control, **kw):
             if state.global_step == args.warmup_steps:
                 self.start = time.perf_counter()
             elif state.global_step == args.max_steps:
@@ -104,8 +104,10 @@ def main() -> None:
         metrics = trainer.train().metrics
     timed = args.max_steps - args.warmup_steps
     rate = timed * args.batch_size / (clock.end - clock.start)
-    print(f"plain Trainer, {args.padding}: steady-state {rate:.2f} train samples/s over {timed} "
-          f"steps; Trainer's own figure {metrics['train_samples_per_second']:.2f}")
+    print(
+        f"plain Trainer, {args.padding}: steady-state {rate:.2f} train samples/s over {timed} "
+        f"steps; Trainer's own figure {metrics['train_samples_per_second']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 SHARED_GLUE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "glue"
 TINY_BERT = {
     "hidden_size": 32,
@@ -26,7 +28,7 @@ TINY_BERT = {
 
 # Words for made-up sentence pairs; a pair is "equivalent" when its second sentence reuses the
 # first's words, so a model can learn something, though unit tests never rely on it.
-WORDS = "the court said on monday that shares of the company rose after a report".split()
+WORDS = "the court said on monday that shares of the company rose after a report".split()  # noqa: SIM905
 
 
 def make_pairs(n: int, seed: int) -> list[tuple[int, str, str]]:
@@ -49,7 +51,9 @@ def write_glue(directory: Path, train: int = 48, dev: int = 24, test: int = 8) -
     mrpc.mkdir(parents=True, exist_ok=True)
     header = "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
     for name, n, seed in (("train.tsv", train, 1), ("dev.tsv", dev, 2)):
-        lines = [f"{y}\t{i}\t{i + 1}\t{a}\t{b}\n" for i, (y, a, b) in enumerate(make_pairs(n, seed))]
+        lines = [
+            f"{y}\t{i}\t{i + 1}\t{a}\t{b}\n" for i, (y, a, b) in enumerate(make_pairs(n, seed))
+        ]
         (mrpc / name).write_text("\ufeff" + header + "".join(lines), encoding="utf-8")
     lines = [f"{i}\t{i}\t{i + 1}\t{a}\t{b}\n" for i, (_, a, b) in enumerate(make_pairs(test, 3))]
     (mrpc / "test.tsv").write_text(

@@ -76,13 +76,15 @@ def test_malformed_row_is_named(glue_dir: Path) -> None:
 def test_short_csv_row_is_named(tmp_path: Path) -> None:
     (tmp_path / "train.csv").write_text("sentence1,sentence2,label\na,b,1\nc\n")
     (tmp_path / "dev.csv").write_text("sentence1,sentence2,label\na,b,1\n")
-    source = DataSource(train_file=str(tmp_path / "train.csv"), validation_file=str(tmp_path / "dev.csv"))
+    source = DataSource(
+        train_file=str(tmp_path / "train.csv"), validation_file=str(tmp_path / "dev.csv")
+    )
     with pytest.raises(DataError, match=r"train\.csv: row 2 has no value in column 'sentence2'"):
         load_pairs(source)
 
 
 def test_missing_directory_says_how_to_point_at_data(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="is not a directory.*--ftb-data-dir DIR"):
+    with pytest.raises(DataError, match=r"is not a directory.*--ftb-data-dir DIR"):
         load_pairs(DataSource(data_dir=str(tmp_path / "nowhere")))
 
 
@@ -110,13 +112,20 @@ def test_user_csv_with_string_labels(tmp_path: Path) -> None:
 
     assert pairs["train"].features["label"].names == ["different", "same"]
     assert pairs["train"]["label"][:2] == [0, 1]
-    assert pairs["validation"][1] == {"sentence1": "a cat", "sentence2": "the cat", "label": 1, "idx": 1}
+    assert pairs["validation"][1] == {
+        "sentence1": "a cat",
+        "sentence2": "the cat",
+        "label": 1,
+        "idx": 1,
+    }
 
 
 def test_user_validation_label_unseen_in_train_is_named(tmp_path: Path) -> None:
     (tmp_path / "train.csv").write_text("sentence1,sentence2,label\na,b,yes\nc,d,no\n")
     (tmp_path / "dev.csv").write_text("sentence1,sentence2,label\na,b,maybe\n")
-    source = DataSource(train_file=str(tmp_path / "train.csv"), validation_file=str(tmp_path / "dev.csv"))
+    source = DataSource(
+        train_file=str(tmp_path / "train.csv"), validation_file=str(tmp_path / "dev.csv")
+    )
     with pytest.raises(DataError, match=r"dev\.csv: row 1 has label 'maybe'"):
         load_pairs(source)
 
@@ -146,7 +155,9 @@ def test_user_files_need_both_train_and_validation(tmp_path: Path) -> None:
         load_pairs(DataSource(train_file=str(tmp_path / "train.csv")))
 
 
-def test_static_padding_pads_at_tokenize_time_and_is_cached(glue_dir: Path, tiny_checkpoint: Path) -> None:
+def test_static_padding_pads_at_tokenize_time_and_is_cached(
+    glue_dir: Path, tiny_checkpoint: Path
+) -> None:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
@@ -157,7 +168,12 @@ def test_static_padding_pads_at_tokenize_time_and_is_cached(glue_dir: Path, tiny
 
     assert {len(ids) for ids in static["train"]["input_ids"]} == {64}
     assert len({len(ids) for ids in dynamic["train"]["input_ids"]}) > 1
-    assert set(dynamic["train"].column_names) == {"label", "input_ids", "token_type_ids", "attention_mask"}
+    assert set(dynamic["train"].column_names) == {
+        "label",
+        "input_ids",
+        "token_type_ids",
+        "attention_mask",
+    }
     # datasets' fingerprint cache: the same tokenizer and arguments reuse the same Arrow file.
     assert again["train"].cache_files == dynamic["train"].cache_files
 

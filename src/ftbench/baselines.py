@@ -1,7 +1,7 @@
 """Gates on a case's numbers. For now: the profile's absolute accuracy and F1 floors.
 
-    from ftbench.baselines import check_floors
-    check_floors(result, profile.job("finetune"))   # raises AccuracyFloorError below a floor
+from ftbench.baselines import check_floors
+check_floors(result, profile.job("finetune"))   # raises AccuracyFloorError below a floor
 """
 
 from __future__ import annotations

@@ -237,4 +237,3 @@ def num_parameters(model: Any) -> dict[str, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     embedding = sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
     return {"total": total, "trainable": trainable, "non_embedding": total - embedding}
-

@@ -139,7 +139,9 @@ def _load_user_files(source: DataSource) -> DatasetDict:
         files["test"] = source.test_file
     for split, path in files.items():
         if not path:
-            raise DataError(f"--ftb-{split}-file is missing: train and validation files go together")
+            raise DataError(
+                f"--ftb-{split}-file is missing: train and validation files go together"
+            )
     raw = {}
     for split, path in files.items():
         needed = list(source.text_columns)
@@ -222,12 +224,16 @@ def _read_table(path: Path, needed: list[str]) -> Dataset:
         table = load_dataset(builder, data_files=str(path), split="train", **kwargs)
     except Exception as exc:
         cause = exc.__cause__ or exc
-        raise DataError(f"{path}: can't be read as {builder}: {type(cause).__name__}: {cause}") from None
+        raise DataError(
+            f"{path}: can't be read as {builder}: {type(cause).__name__}: {cause}"
+        ) from None
     _require_columns(path, table.column_names, needed)
     for column in needed:
         values = table[column]
         if None in values:
-            raise DataError(f"{path}: row {values.index(None) + 1} has no value in column {column!r}")
+            raise DataError(
+                f"{path}: row {values.index(None) + 1} has no value in column {column!r}"
+            )
     return table
 
 
@@ -378,7 +384,9 @@ def length_stats(encoded: Dataset) -> dict[str, float]:
     import numpy as np
 
     column = "attention_mask" if "attention_mask" in encoded.column_names else "input_ids"
-    lengths = np.array([int(sum(m)) if column == "attention_mask" else len(m) for m in encoded[column]])
+    lengths = np.array(
+        [int(sum(m)) if column == "attention_mask" else len(m) for m in encoded[column]]
+    )
     return {
         "examples": int(lengths.size),
         "mean": float(lengths.mean()),

@@ -42,45 +42,133 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         kwargs["help"] = kwargs["help"] + " Default: %(default)r."
         group.addoption(name, **kwargs)
 
-    add("--ftb-profile", metavar="NAME", default="auto",
-        help="Profile: smoke (CPU minutes), full (GPU, the HF course recipe) or auto.")
-    add("--ftb-job", metavar="JOBS", type=list_of(str), default=None,
-        help="Run only these jobs of the profile, comma-separated: finetune, throughput.")
-    add("--ftb-checkpoint", metavar="SPECS", type=list_of(str), default=None,
-        help="Checkpoints, comma-separated: Hub ids, directories, minilm-l6, <arch>@random.")
-    add("--ftb-padding", metavar="NAMES", type=padding_names, default=None,
-        help="Padding strategies, comma-separated: static, dynamic, bucketed, dynamic-x8.")
-    add("--ftb-device", metavar="NAMES", type=PRECISIONS_AND_DEVICES["devices"], default=None,
-        help="Devices, comma-separated: cpu, cuda, mps. An absent device is a skip.")
-    add("--ftb-precision", metavar="NAMES", type=PRECISIONS_AND_DEVICES["precisions"],
-        default=None, help="Precisions, comma-separated: fp32, bf16, fp16.")
-    add("--ftb-epochs", metavar="N", type=float_value, default=None,
-        help="Training epochs (when no max steps are set).")
-    add("--ftb-max-steps", metavar="N", type=positive_int, default=None,
-        help="Stop every case after N optimizer steps.")
-    add("--ftb-batch-size", metavar="N", type=positive_int, default=None,
-        help="Train batch size per device.")
-    add("--ftb-learning-rate", metavar="LR", type=float_value, default=None,
-        help="Peak learning rate.")
+    add(
+        "--ftb-profile",
+        metavar="NAME",
+        default="auto",
+        help="Profile: smoke (CPU minutes), full (GPU, the HF course recipe) or auto.",
+    )
+    add(
+        "--ftb-job",
+        metavar="JOBS",
+        type=list_of(str),
+        default=None,
+        help="Run only these jobs of the profile, comma-separated: finetune, throughput.",
+    )
+    add(
+        "--ftb-checkpoint",
+        metavar="SPECS",
+        type=list_of(str),
+        default=None,
+        help="Checkpoints, comma-separated: Hub ids, directories, minilm-l6, <arch>@random.",
+    )
+    add(
+        "--ftb-padding",
+        metavar="NAMES",
+        type=padding_names,
+        default=None,
+        help="Padding strategies, comma-separated: static, dynamic, bucketed, dynamic-x8.",
+    )
+    add(
+        "--ftb-device",
+        metavar="NAMES",
+        type=PRECISIONS_AND_DEVICES["devices"],
+        default=None,
+        help="Devices, comma-separated: cpu, cuda, mps. An absent device is a skip.",
+    )
+    add(
+        "--ftb-precision",
+        metavar="NAMES",
+        type=PRECISIONS_AND_DEVICES["precisions"],
+        default=None,
+        help="Precisions, comma-separated: fp32, bf16, fp16.",
+    )
+    add(
+        "--ftb-epochs",
+        metavar="N",
+        type=float_value,
+        default=None,
+        help="Training epochs (when no max steps are set).",
+    )
+    add(
+        "--ftb-max-steps",
+        metavar="N",
+        type=positive_int,
+        default=None,
+        help="Stop every case after N optimizer steps.",
+    )
+    add(
+        "--ftb-batch-size",
+        metavar="N",
+        type=positive_int,
+        default=None,
+        help="Train batch size per device.",
+    )
+    add(
+        "--ftb-learning-rate",
+        metavar="LR",
+        type=float_value,
+        default=None,
+        help="Peak learning rate.",
+    )
     add("--ftb-seed", metavar="N", type=int, default=None, help="Seed for data order and init.")
-    add("--ftb-max-length", metavar="N", type=positive_int, default=None,
-        help="Truncation length, and static padding's length, in tokens.")
-    add("--ftb-data-dir", metavar="DIR", default=None,
-        help="GLUE data directory (DIR/MRPC/train.tsv, dev.tsv, test.tsv). Else the Hub.")
-    add("--ftb-train-file", metavar="FILE", default=None,
-        help="Your own training pairs: csv, tsv, json or parquet.")
-    add("--ftb-validation-file", metavar="FILE", default=None,
-        help="Your own validation pairs, evaluated after training.")
-    add("--ftb-test-file", metavar="FILE", default=None,
-        help="Your own test pairs (labels optional).")
-    add("--ftb-text-columns", metavar="A,B", type=list_of(str, length=2),
-        default=["sentence1", "sentence2"], help="The two text columns of your files.")
-    add("--ftb-label-column", metavar="NAME", default="label",
-        help="The label column of your files: integers or strings.")
-    add("--ftb-results-dir", metavar="DIR", default="results",
-        help="Where run records go (DIR/runs/<run>/<case>.json).")
-    add("--ftb-progress-every", metavar="SECONDS", type=float_value, default=None,
-        help="Seconds between progress lines (None: 5 on a terminal, 30 in CI logs).")
+    add(
+        "--ftb-max-length",
+        metavar="N",
+        type=positive_int,
+        default=None,
+        help="Truncation length, and static padding's length, in tokens.",
+    )
+    add(
+        "--ftb-data-dir",
+        metavar="DIR",
+        default=None,
+        help="GLUE data directory (DIR/MRPC/train.tsv, dev.tsv, test.tsv). Else the Hub.",
+    )
+    add(
+        "--ftb-train-file",
+        metavar="FILE",
+        default=None,
+        help="Your own training pairs: csv, tsv, json or parquet.",
+    )
+    add(
+        "--ftb-validation-file",
+        metavar="FILE",
+        default=None,
+        help="Your own validation pairs, evaluated after training.",
+    )
+    add(
+        "--ftb-test-file",
+        metavar="FILE",
+        default=None,
+        help="Your own test pairs (labels optional).",
+    )
+    add(
+        "--ftb-text-columns",
+        metavar="A,B",
+        type=list_of(str, length=2),
+        default=["sentence1", "sentence2"],
+        help="The two text columns of your files.",
+    )
+    add(
+        "--ftb-label-column",
+        metavar="NAME",
+        default="label",
+        help="The label column of your files: integers or strings.",
+    )
+    add(
+        "--ftb-results-dir",
+        metavar="DIR",
+        default="results",
+        help="Where run records go (DIR/runs/<run>/<case>.json).",
+    )
+    add(
+        "--ftb-progress-every",
+        metavar="SECONDS",
+        type=float_value,
+        default=None,
+        help="Seconds between progress lines (None: 5 on a terminal, 30 in CI logs).",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -163,7 +251,9 @@ def ftb_pairs(ftb_session: FtbSession) -> Any:
 
 
 @pytest.fixture(scope="session")
-def ftb_dataset(ftb_pairs: Any, ftb_tokenizer: Any, ftb_padding: Any, ftb_session: FtbSession) -> Any:
+def ftb_dataset(
+    ftb_pairs: Any, ftb_tokenizer: Any, ftb_padding: Any, ftb_session: FtbSession
+) -> Any:
     from ftbench.data import tokenize_pairs
 
     return tokenize_pairs(

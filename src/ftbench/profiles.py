@@ -17,7 +17,14 @@ from ftbench.errors import ConfigError
 
 AXES = ("checkpoints", "paddings", "devices", "precisions")
 # Overrides that change the recipe, after which the profile's accuracy floors no longer apply.
-RECIPE_OVERRIDES = ("checkpoints", "epochs", "max_steps", "batch_size", "learning_rate", "max_length")
+RECIPE_OVERRIDES = (
+    "checkpoints",
+    "epochs",
+    "max_steps",
+    "batch_size",
+    "learning_rate",
+    "max_length",
+)
 
 
 @dataclass(frozen=True)
@@ -120,7 +127,10 @@ FULL = Profile(
             devices=("cuda",),
             precisions=("fp32", "bf16", "fp16"),
             training=Training(
-                max_steps=110, batch_size=32, learning_rate=5e-5, timing_warmup_steps=10,
+                max_steps=110,
+                batch_size=32,
+                learning_rate=5e-5,
+                timing_warmup_steps=10,
                 evaluate=False,
             ),
         ),
@@ -163,7 +173,9 @@ def apply_overrides(profile: Profile, **overrides: Any) -> Profile:
         new = replace(job, training=training, **axes)
         if recipe_changed and (job.min_accuracy is not None or job.min_f1 is not None):
             flags = ", ".join(_flag(k) for k in recipe_changed)
-            new = replace(new, min_accuracy=None, min_f1=None, floors_off=f"recipe changed by {flags}")
+            new = replace(
+                new, min_accuracy=None, min_f1=None, floors_off=f"recipe changed by {flags}"
+            )
         jobs.append(new)
     return replace(
         profile,

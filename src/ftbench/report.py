@@ -12,7 +12,9 @@ if TYPE_CHECKING:
 MIB = 1024 * 1024
 
 
-def cases_table(results: list[CaseResult], outcomes: list[str | None] | None = None) -> pd.DataFrame:
+def cases_table(
+    results: list[CaseResult], outcomes: list[str | None] | None = None
+) -> pd.DataFrame:
     """One row per case: outcome, accuracy, F1, throughput with its spread, padding, memory."""
     import pandas as pd
 

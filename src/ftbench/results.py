@@ -1,9 +1,9 @@
 """Run records: one JSON file per case under results/runs/<run>/, written atomically.
 
-    from ftbench.results import RunStore, read_record
-    store = RunStore.create("results")          # results/runs/20261128-061000-ab12cd/
-    path = store.write(result)                  # a CaseResult
-    record = read_record(path)
+from ftbench.results import RunStore, read_record
+store = RunStore.create("results")          # results/runs/20261128-061000-ab12cd/
+path = store.write(result)                  # a CaseResult
+record = read_record(path)
 """
 
 from __future__ import annotations
@@ -101,4 +101,6 @@ class RunStore:
         return cls(Path(results_dir) / "runs" / run_id)
 
     def write(self, result: CaseResult) -> Path:
-        return write_json_atomic(self.directory / record_filename(result.case_id), result.to_record())
+        return write_json_atomic(
+            self.directory / record_filename(result.case_id), result.to_record()
+        )

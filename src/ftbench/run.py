@@ -20,7 +20,9 @@ from ftbench.errors import FtbenchError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="smoke", help="profile to take defaults from")
-    parser.add_argument("--job", default="throughput", help="job of the profile: finetune, throughput")
+    parser.add_argument(
+        "--job", default="throughput", help="job of the profile: finetune, throughput"
+    )
     parser.add_argument("--checkpoint", help="Hub id, directory, minilm-l6 or <arch>@random")
     parser.add_argument("--padding", help="static, dynamic, bucketed or dynamic-x8")
     parser.add_argument("--device", help="cpu, cuda or mps")
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
     return 0
 
 
-def _run(args: argparse.Namespace):  # noqa: ANN202
+def _run(args: argparse.Namespace):
     from ftbench.data import DataSource
     from ftbench.profiles import Training, get_profile
     from ftbench.results import RunStore
@@ -75,7 +77,9 @@ def _run(args: argparse.Namespace):  # noqa: ANN202
         "learning_rate": args.learning_rate,
         "seed": args.seed,
     }
-    training: Training = replace(job.training, **{k: v for k, v in overrides.items() if v is not None})
+    training: Training = replace(
+        job.training, **{k: v for k, v in overrides.items() if v is not None}
+    )
     spec = CaseSpec(
         job=job.name,
         checkpoint=args.checkpoint or job.checkpoints[0],

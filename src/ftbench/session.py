@@ -191,11 +191,12 @@ class FtbSession:
         marker = metafunc.definition.get_closest_marker("ftbench")
         wanted = marker.args[0] if marker and marker.args else None
         if wanted not in self.profile.job_names():
-            metafunc.definition.add_marker(
-                pytest.mark.skip(
-                    reason=f"job {wanted!r} is not selected in profile {self.profile.name!r}"
-                )
+            # One skipped case, so the job shows up in the report with the reason.
+            reason = f"job {wanted!r} is not selected in profile {self.profile.name!r}"
+            unselected = pytest.param(
+                None, marks=pytest.mark.skip(reason=reason), id="not-selected"
             )
+            metafunc.parametrize("ftb_checkpoint", [unselected], indirect=True)
             return
         job = self.profile.job(wanted)
         axes = (
@@ -239,7 +240,9 @@ class FtbSession:
             self._pairs = load_pairs(self.source)
         return self._pairs
 
-    def case(self, *, node: Any, job: Job, padding: str, device: str, precision: str, **parts: Any) -> Case:
+    def case(
+        self, *, node: Any, job: Job, padding: str, device: str, precision: str, **parts: Any
+    ) -> Case:
         from ftbench.runner import CaseSpec
 
         spec = CaseSpec(
@@ -276,8 +279,11 @@ class FtbSession:
         capman = self.config.pluginmanager.get_plugin("capturemanager")
         with capman.global_and_fixture_disabled() if capman else nullcontext():
             reporter.write_line(f"[ftbench] {line}")
+            reporter.write("", flush=True)  # CI logs are files: show the line now
 
-    def on_report(self, item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo) -> None:
+    def on_report(
+        self, item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo
+    ) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.outcomes[item.nodeid] = report.outcome
         # ftbench's own errors say all there is to say: show the message, not the traceback.
@@ -290,7 +296,9 @@ class FtbSession:
         from ftbench.report import cases_table
 
         reporter.section("ftbench results")
-        table = cases_table([r for _, r in self.results], [self.outcomes.get(n) for n, _ in self.results])
+        table = cases_table(
+            [r for _, r in self.results], [self.outcomes.get(n) for n, _ in self.results]
+        )
         for line in table.to_string(index=False).splitlines():
             reporter.write_line(line)
         for _, result in self.results:
@@ -299,5 +307,7 @@ class FtbSession:
         ran = {r.job for _, r in self.results}
         for job in self.profile.jobs:
             if job.floors_off and job.name in ran:
-                reporter.write_line(f"note: {job.name}: accuracy floors not checked ({job.floors_off})")
+                reporter.write_line(
+                    f"note: {job.name}: accuracy floors not checked ({job.floors_off})"
+                )
         reporter.write_line(f"records: {self.store.directory}")

@@ -1,0 +1,134 @@
+"""The plugin from outside, as users meet it: options, test ids, skips, errors and the summary."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "test_finetune.py"
+
+
+@pytest.fixture
+def bench(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytester directory holding a copy of the real benchmark module."""
+    pytester.makepyfile(test_bench=BENCH.read_text())
+    return pytester
+
+
+def test_loading_the_plugin_imports_no_heavy_library() -> None:
+    code = (
+        "import sys, ftbench.plugin; "
+        "heavy = ('torch', 'transformers', 'datasets', 'pandas'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_options_sit_in_one_group_with_defaults(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--help")
+    result.stdout.fnmatch_lines(
+        [
+            "ftbench: fine-tuning benchmarks:",
+            "*--ftb-profile=NAME*Profile: smoke*",
+            "*--ftb-padding=NAMES*",
+            "*--ftb-data-dir=DIR*",
+        ]
+    )
+    assert "Default: 'auto'" in result.stdout.str()
+
+
+def test_ids_read_like_the_matrix_and_k_selects(bench: pytest.Pytester) -> None:
+    result = bench.runpytest_subprocess(
+        "--collect-only", "-q", "--ftb-profile", "smoke", "-k", "dynamic and not x8"
+    )
+    result.stdout.fnmatch_lines(
+        ["test_bench.py::test_train_throughput[[]minilm-l6-dynamic-cpu-fp32[]]"]
+    )
+    assert "static" not in result.stdout.str()
+    full = bench.runpytest_subprocess("--collect-only", "-q", "--ftb-profile", "smoke")
+    full.stdout.fnmatch_lines(
+        [
+            "test_bench.py::test_finetune[[]minilm-l6-bucketed-cpu-fp32[]]",
+            "test_bench.py::test_train_throughput[[]minilm-l6-static-cpu-fp32[]]",
+            "test_bench.py::test_train_throughput[[]minilm-l6-dynamic-x8-cpu-fp32[]]",
+            "5 tests collected*",
+        ]
+    )
+
+
+def test_cases_run_record_skip_and_summarise(
+    bench: pytest.Pytester, tiny_checkpoint: Path, glue_dir: Path, tmp_path: Path
+) -> None:
+    results = tmp_path / "results"
+    result = bench.runpytest_subprocess(
+        "-v",
+        "-rs",
+        f"--ftb-checkpoint={tiny_checkpoint}",
+        f"--ftb-data-dir={glue_dir}",
+        f"--ftb-results-dir={results}",
+        "--ftb-profile=smoke",
+        "--ftb-job=throughput",
+        "--ftb-padding=static,dynamic",
+        "--ftb-device=cpu,cuda",
+        "--ftb-precision=fp32,fp16",
+        "--ftb-max-steps=4",
+        "--ftb-batch-size=8",
+        "--ftb-max-length=64",
+    )
+    result.assert_outcomes(passed=2, skipped=7)  # 6 device/precision, 1 job
+    result.stdout.fnmatch_lines(
+        [
+            "*test_train_throughput[[]tiny-bert-static-cpu-fp32[]] PASSED*",
+            "[[]ftbench[]] throughput[[]tiny-bert-dynamic-cpu-fp32[]]: step 4/4*samples/s",
+            "*test_train_throughput[[]tiny-bert-dynamic-cpu-fp32[]] PASSED*",
+            "*ftbench results*",
+            "*throughput[[]tiny-bert-static-cpu-fp32[]]*passed*",
+            "records: *",
+        ]
+    )
+    text = result.stdout.str()
+    assert "device cuda: no CUDA device" in text
+    assert "fp16 on cpu: fp16 mixed precision needs CUDA or MPS" in text
+    assert "job 'finetune' is not selected" in text
+    records = sorted(p.name for p in results.glob("runs/*/*.json"))
+    assert records == [
+        "throughput-tiny-bert-dynamic-cpu-fp32.json",
+        "throughput-tiny-bert-static-cpu-fp32.json",
+    ]
+
+
+def test_no_data_source_stops_with_one_clear_message(
+    bench: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    result = bench.runpytest_subprocess("--ftb-profile=smoke")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: ftbench: No MRPC data*--ftb-data-dir DIR*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--ftb-padding=ragged"], "*unknown padding strategy ragged; choose from static*"),
+        (["--ftb-profile=huge"], "ERROR: --ftb-profile: unknown profile 'huge'*"),
+        (
+            ["--ftb-profile=smoke", "--ftb-checkpoint=nope"],
+            "ERROR: ftbench: unknown checkpoint 'nope'. Tried:*",
+        ),
+        (["--ftb-profile=smoke", "--ftb-max-steps=0"], "*--ftb-max-steps*invalid*"),
+    ],
+)
+def test_bad_options_are_usage_errors(
+    bench: pytest.Pytester, args: list[str], message: str, glue_dir: Path
+) -> None:
+    result = bench.runpytest_subprocess(f"--ftb-data-dir={glue_dir}", *args)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])

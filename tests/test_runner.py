@@ -1,0 +1,152 @@
+"""One case end to end on a tiny model: the record, the timing window, and failure modes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ftbench.data import DataSource
+from ftbench.errors import CaseOutOfMemoryError, NonFiniteLossError
+from ftbench.profiles import Training
+from ftbench.results import RunStore, read_record
+from ftbench.runner import CaseSpec, run
+
+TINY_TRAINING = Training(max_steps=6, batch_size=8, eval_batch_size=16, timing_warmup_steps=2)
+
+
+def _spec(checkpoint: Path, padding: str = "dynamic", **training) -> CaseSpec:
+    from dataclasses import replace
+
+    return CaseSpec(
+        "throughput",
+        str(checkpoint),
+        padding,
+        "cpu",
+        "fp32",
+        replace(TINY_TRAINING, **training),
+        max_length=64,
+    )
+
+
+def test_record_holds_the_promised_keys(
+    tiny_checkpoint: Path, glue_dir: Path, tmp_path: Path
+) -> None:
+    result = run(
+        _spec(tiny_checkpoint), DataSource(data_dir=str(glue_dir)), show_progress_bar=False
+    )
+    path = RunStore(tmp_path / "runs" / "one").write(result)
+    record = read_record(path)
+
+    assert record["case_id"] == "throughput[tiny-bert-dynamic-cpu-fp32]"
+    assert record["axes"] == {
+        "checkpoint": str(tiny_checkpoint),
+        "padding": "dynamic",
+        "device": "cpu",
+        "precision": "fp32",
+    }
+    assert set(record["metrics"]) >= {"eval_accuracy", "eval_f1"}
+    assert 0 <= record["metrics"]["eval_accuracy"] <= 1
+    throughput = record["throughput"]
+    assert (throughput["timed_steps"], throughput["timed_samples"]) == (4, 32)
+    assert throughput["train_samples_per_second"] == pytest.approx(32 / throughput["timed_seconds"])
+    assert throughput["trainer_train_samples_per_second"] > 0
+    assert throughput["eval_samples_per_second"] > 0
+    padding = record["padding"]
+    assert 0 < padding["real_tokens"] <= padding["padded_tokens"]
+    assert padding["efficiency"] == pytest.approx(padding["real_tokens"] / padding["padded_tokens"])
+    assert record["memory"]["peak_bytes"] > 0
+    assert set(record["times"]) == {"setup_seconds", "train_seconds", "eval_seconds"}
+    assert record["training"]["seed"] == 42
+    assert record["training"]["arguments"]["per_device_train_batch_size"] == 8
+    environment = record["environment"]
+    assert set(environment["versions"]) >= {
+        "python",
+        "torch",
+        "transformers",
+        "datasets",
+        "accelerate",
+    }
+    assert {"cpu_model", "cpu_count", "device_name", "git", "profile", "cuda"} <= set(environment)
+    assert json.loads(path.read_text())["schema_version"] == 1
+
+
+def test_same_seed_same_numbers(tiny_checkpoint: Path, glue_dir: Path) -> None:
+    source = DataSource(data_dir=str(glue_dir))
+    first, second = (
+        run(_spec(tiny_checkpoint, "bucketed"), source, show_progress_bar=False) for _ in range(2)
+    )
+
+    assert first.metrics == second.metrics
+    assert first.padding == second.padding
+
+
+def test_static_padding_is_less_efficient(tiny_checkpoint: Path, glue_dir: Path) -> None:
+    source = DataSource(data_dir=str(glue_dir))
+    static = run(_spec(tiny_checkpoint, "static"), source, show_progress_bar=False)
+    bucketed = run(_spec(tiny_checkpoint, "bucketed"), source, show_progress_bar=False)
+
+    assert static.padding["padded_tokens"] == 32 * 64
+    assert static.padding["efficiency"] < bucketed.padding["efficiency"]
+
+
+def test_nan_loss_fails_the_case_clearly(
+    tiny_checkpoint: Path, glue_dir: Path, monkeypatch
+) -> None:
+    from transformers import Trainer
+
+    compute_loss = Trainer.compute_loss
+
+    def poisoned(self, *args, **kwargs):
+        loss = compute_loss(self, *args, **kwargs)
+        return loss * float("nan") if self.state.global_step >= 2 else loss
+
+    monkeypatch.setattr(Trainer, "compute_loss", poisoned)
+    with pytest.raises(NonFiniteLossError, match=r"training loss became nan at step \d+"):
+        run(
+            _spec(tiny_checkpoint, max_steps=30),
+            DataSource(data_dir=str(glue_dir)),
+            show_progress_bar=False,
+        )
+
+
+def test_out_of_memory_names_the_case_and_batch_size(
+    tiny_checkpoint: Path, glue_dir: Path, monkeypatch
+) -> None:
+    import torch
+    from transformers import Trainer
+
+    def out_of_memory(self, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Trainer, "train", out_of_memory)
+    with pytest.raises(
+        CaseOutOfMemoryError, match=r"dynamic-cpu-fp32\]: out of memory on cpu at batch size 8"
+    ):
+        run(_spec(tiny_checkpoint), DataSource(data_dir=str(glue_dir)), show_progress_bar=False)
+
+
+def test_too_few_steps_for_the_warm_up_is_explained(tiny_checkpoint: Path, glue_dir: Path) -> None:
+    with pytest.raises(
+        RuntimeError, match="no steady-state window: training ran fewer than 3 steps"
+    ):
+        run(
+            _spec(tiny_checkpoint, max_steps=2),
+            DataSource(data_dir=str(glue_dir)),
+            show_progress_bar=False,
+        )
+
+
+def test_progress_lines_name_the_case(tiny_checkpoint: Path, glue_dir: Path) -> None:
+    lines: list[str] = []
+    run(
+        _spec(tiny_checkpoint),
+        DataSource(data_dir=str(glue_dir)),
+        report=lines.append,
+        show_progress_bar=False,
+    )
+
+    assert lines[-2].startswith("throughput[tiny-bert-dynamic-cpu-fp32]: step 6/6")
+    assert "samples/s" in lines[-2]
+    assert lines[-1].startswith("throughput[tiny-bert-dynamic-cpu-fp32]: eval accuracy")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "test_finetune.py"
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "test_mrpc.py"
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_cases_run_record_skip_and_summarise(
         "--ftb-padding=static,dynamic",
         "--ftb-device=cpu,cuda",
         "--ftb-precision=fp32,fp16",
-        "--ftb-max-steps=4",
+        "--ftb-max-steps=5",
         "--ftb-batch-size=8",
         "--ftb-max-length=64",
     )
@@ -83,10 +83,10 @@ def test_cases_run_record_skip_and_summarise(
     result.stdout.fnmatch_lines(
         [
             "*test_train_throughput[[]tiny-bert-static-cpu-fp32[]] PASSED*",
-            "[[]ftbench[]] throughput[[]tiny-bert-dynamic-cpu-fp32[]]: step 4/4*samples/s",
+            "[[]ftbench[]] throughput[[]tiny-bert-dynamic-cpu-fp32[]]: step 5/5*samples/s",
             "*test_train_throughput[[]tiny-bert-dynamic-cpu-fp32[]] PASSED*",
             "*ftbench results*",
-            "*throughput[[]tiny-bert-static-cpu-fp32[]]*passed*",
+            "*throughput[[]tiny-bert-static-cpu-fp32[]]*passed*no baseline*",
             "records: *",
         ]
     )

@@ -1,18 +1,350 @@
-"""Gates on a case's numbers. For now: the profile's absolute accuracy and F1 floors.
+"""Baselines and the gates that compare a case's numbers with them.
 
-from ftbench.baselines import check_floors
-check_floors(result, profile.job("finetune"))   # raises AccuracyFloorError below a floor
+    from ftbench.baselines import BaselineStore, gate, DEFAULT_TOLERANCES
+    store = BaselineStore("results/baselines")
+    entry = store.entry(hardware_id, "smoke", case_id)          # None: no baseline
+    verdicts = gate(case_id, {"eval_accuracy": 0.78}, entry, DEFAULT_TOLERANCES)
+
+Accuracy and F1 get a lower bound from the baseline's seed statistics,
+`mean - max(k * std, min_tolerance)`; throughput a relative lower bound on the baseline
+median; CUDA peak memory a relative upper bound. Baselines live in
+`results/baselines/<hardware-id>/<profile>.json`, are committed, and change only with
+`--ftb-update-baselines`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+import statistics
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ftbench.errors import AccuracyFloorError
+from ftbench.errors import AccuracyFloorError, BaselineError, ConfigError
 
 if TYPE_CHECKING:
     from ftbench.profiles import Job
     from ftbench.results import CaseResult
+
+BASELINE_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    direction: str  # "higher" or "lower" is better
+    k: float = 3.0  # seed-statistics rule: this many standard deviations below the mean...
+    min_tolerance: float = 0.01  # ...but never a margin smaller than this (absolute)
+    relative: float | None = None  # relative rule instead: this fraction of the baseline median
+
+    def describe(self) -> str:
+        if self.relative is not None:
+            return f"{self.relative:.0%} of the baseline median"
+        return f"max({self.k:g}σ, {self.min_tolerance:g})"
+
+
+DEFAULT_TOLERANCES: dict[str, Tolerance] = {
+    "eval_accuracy": Tolerance("higher", k=3.0, min_tolerance=0.01),
+    "eval_f1": Tolerance("higher", k=3.0, min_tolerance=0.01),
+    "train_samples_per_second": Tolerance("higher", relative=0.10),
+    "peak_memory_bytes": Tolerance("lower", relative=0.10),
+}
+ACCURACY_METRICS = ("eval_accuracy", "eval_f1")
+
+
+def tolerances_with(overrides: dict[str, dict[str, Any]] | None) -> dict[str, Tolerance]:
+    """DEFAULT_TOLERANCES with per-metric fields replaced; unknown names are refused."""
+    merged = dict(DEFAULT_TOLERANCES)
+    for metric, fields in (overrides or {}).items():
+        if metric not in merged:
+            raise ConfigError(
+                f"unknown metric {metric!r} in a tolerance; known: {', '.join(DEFAULT_TOLERANCES)}"
+            )
+        unknown = set(fields) - {"k", "min_tolerance", "relative"}
+        if unknown:
+            raise ConfigError(f"tolerance of {metric!r}: unknown field(s) {sorted(unknown)}")
+        merged[metric] = replace(merged[metric], **fields)
+    return merged
+
+
+def parse_tolerance(text: str) -> dict[str, dict[str, float]]:
+    """`train_samples_per_second:15%`, `eval_accuracy:k=2,min=0.02` -> a tolerance override."""
+    metric, _, rule = text.partition(":")
+    if not rule:
+        raise ValueError(text)
+    if rule.endswith("%"):
+        fields: dict[str, float] = {"relative": float(rule[:-1]) / 100}
+    else:
+        names = {"k": "k", "min": "min_tolerance", "relative": "relative"}
+        fields = {}
+        for part in rule.split(","):
+            key, _, value = part.partition("=")
+            if key not in names or not value:
+                raise ValueError(text)
+            fields[names[key]] = float(value)
+    tolerances_with({metric: fields})  # validates the metric name
+    return {metric: fields}
+
+
+# -- the numbers a case is gated on -------------------------------------------------------------
+
+
+def gated_values(result: CaseResult, job: Job | None = None) -> dict[str, float]:
+    """The metrics of a result that gates apply to, by the job's choice."""
+    metrics = job.gates if job is not None else tuple(DEFAULT_TOLERANCES)
+    values: dict[str, float] = {}
+    for metric in metrics:
+        if metric in ACCURACY_METRICS:
+            value = result.metrics.get(metric) if result.accuracy_meaningful else None
+        elif metric == "train_samples_per_second":
+            value = result.throughput.get("train_samples_per_second")
+        elif metric == "peak_memory_bytes":
+            # CPU "peak memory" is process-wide RSS: it depends on what ran before in the
+            # process, so it is recorded but not gated. CUDA's is per case.
+            exact = result.memory.get("kind") == "cuda_max_allocated"
+            value = result.memory.get("peak_bytes") if exact else None
+        else:
+            raise ConfigError(f"unknown gated metric {metric!r}")
+        if value is not None:
+            values[metric] = float(value)
+    return values
+
+
+# -- baseline entries ---------------------------------------------------------------------------
+
+
+def metric_stats(values: list[float]) -> dict[str, Any]:
+    return {
+        "values": values,
+        "n": len(values),
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "median": statistics.median(values),
+    }
+
+
+def entry_from_results(results: list[CaseResult], job: Job | None = None) -> dict[str, Any]:
+    """A baseline entry for one case from its results over seeds (or repeated runs)."""
+    first = results[0]
+    per_metric: dict[str, list[float]] = {}
+    for result in results:
+        for metric, value in gated_values(result, job).items():
+            per_metric.setdefault(metric, []).append(value)
+    environment = first.environment
+    return {
+        "recorded_at": first.created_at,
+        "commit": (environment.get("git") or {}).get("commit"),
+        "dirty": (environment.get("git") or {}).get("dirty"),
+        "seeds": [r.training.get("seed") for r in results],
+        "recipe": first.training.get("recipe"),
+        "environment": fingerprint(environment),
+        "metrics": {m: metric_stats(v) for m, v in per_metric.items()},
+    }
+
+
+def fingerprint(environment: dict[str, Any]) -> dict[str, Any]:
+    """What a number depends on, besides the case and the code: for diffs and repro checks."""
+    keys = ("device_name", "hardware_id", "cpu_count", "torch_threads", "cuda", "cuda_driver")
+    return {"versions": environment.get("versions", {}), **{k: environment.get(k) for k in keys}}
+
+
+def environment_diff(current: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    now, then = flat(current), flat(baseline)
+    return [
+        f"{k} {now.get(k)} (baseline {then.get(k)})"
+        for k in sorted(set(now) | set(then))
+        if now.get(k) != then.get(k)
+    ]
+
+
+# -- the store ----------------------------------------------------------------------------------
+
+
+@dataclass
+class BaselineStore:
+    """`root/<hardware-id>/<profile>.json`, each holding entries keyed by case id."""
+
+    root: Path
+    _files: dict[Path, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+
+    def path(self, hardware_id: str, profile: str) -> Path:
+        return self.root / hardware_id / f"{profile}.json"
+
+    def load(self, hardware_id: str, profile: str) -> dict[str, Any]:
+        """The file's content (empty when there is no file); BaselineError when unusable."""
+        path = self.path(hardware_id, profile)
+        if path not in self._files:
+            self._files[path] = (
+                read_baseline_file(path) if path.exists() else _empty(hardware_id, profile)
+            )
+        return self._files[path]
+
+    def entry(self, hardware_id: str, profile: str, case_id: str) -> dict[str, Any] | None:
+        return self.load(hardware_id, profile)["cases"].get(case_id)
+
+    def update(self, hardware_id: str, profile: str, entries: dict[str, dict[str, Any]]) -> Path:
+        from ftbench.results import write_json_atomic
+
+        data = self.load(hardware_id, profile)
+        data["cases"].update(entries)
+        data["cases"] = dict(sorted(data["cases"].items()))
+        return write_json_atomic(self.path(hardware_id, profile), data)
+
+
+def _empty(hardware_id: str, profile: str) -> dict[str, Any]:
+    return {
+        "schema_version": BASELINE_SCHEMA_VERSION,
+        "hardware_id": hardware_id,
+        "profile": profile,
+        "cases": {},
+    }
+
+
+def read_baseline_file(path: Path) -> dict[str, Any]:
+    """Read and check a baseline file; a bad one is an error, never "no baseline"."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BaselineError(
+            f"{path}: corrupt or truncated baseline file ({exc}); restore it from git or "
+            "re-record it with --ftb-update-baselines"
+        ) from None
+    except OSError as exc:
+        raise BaselineError(f"{path}: can't read the baseline file ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cases"), dict):
+        raise BaselineError(f"{path}: not a baseline file (no 'cases' mapping)")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version > BASELINE_SCHEMA_VERSION:
+        raise BaselineError(
+            f"{path}: baseline schema version {version!r} is newer than this ftbench reads "
+            f"({BASELINE_SCHEMA_VERSION}); upgrade ftbench"
+        )
+    for case_id, entry in data["cases"].items():
+        for metric, stats in (entry.get("metrics") or {}).items():
+            if metric not in DEFAULT_TOLERANCES or not {"mean", "std", "median", "n"} <= set(stats):
+                raise BaselineError(f"{path}: case {case_id!r}: malformed metric {metric!r}")
+    return data
+
+
+# -- gates --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Verdict:
+    case_id: str
+    metric: str
+    value: float
+    bound: float
+    passed: bool
+    how: str  # how the bound was made
+
+    def describe(self) -> str:
+        sign = ">=" if self.passed else "<"
+        if "upper" in self.how:
+            sign = "<=" if self.passed else ">"
+        return f"{self.metric} {_fmt(self.value)} {sign} bound {_fmt(self.bound)} ({self.how})"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+
+
+def bound_for(stats: dict[str, Any], tolerance: Tolerance) -> tuple[float, str]:
+    if tolerance.relative is not None:
+        median = stats["median"]
+        if tolerance.direction == "higher":
+            return median * (1 - tolerance.relative), (
+                f"lower bound: median {_fmt(median)} - {tolerance.relative:.0%}, n={stats['n']}"
+            )
+        return median * (1 + tolerance.relative), (
+            f"upper bound: median {_fmt(median)} + {tolerance.relative:.0%}, n={stats['n']}"
+        )
+    margin = max(tolerance.k * stats["std"], tolerance.min_tolerance)
+    sign = -1 if tolerance.direction == "higher" else 1
+    how = (
+        f"{'lower' if sign < 0 else 'upper'} bound: mean {_fmt(stats['mean'])} "
+        f"{'-' if sign < 0 else '+'} max({tolerance.k:g} x σ {stats['std']:.4f}, "
+        f"{tolerance.min_tolerance:g}), n={stats['n']}, k={tolerance.k:g}"
+    )
+    return stats["mean"] + sign * margin, how
+
+
+def gate(
+    case_id: str,
+    values: dict[str, float],
+    entry: dict[str, Any],
+    tolerances: dict[str, Tolerance],
+) -> list[Verdict]:
+    """One verdict per metric that both the case and its baseline have."""
+    verdicts = []
+    for metric, value in values.items():
+        stats = (entry.get("metrics") or {}).get(metric)
+        if stats is None:
+            continue
+        tolerance = tolerances[metric]
+        bound, how = bound_for(stats, tolerance)
+        passed = value >= bound if tolerance.direction == "higher" else value <= bound
+        verdicts.append(Verdict(case_id, metric, value, bound, passed, how))
+    return verdicts
+
+
+def regression_message(
+    case_id: str,
+    failed: list[Verdict],
+    baseline_file: Path,
+    entry: dict[str, Any],
+    current_environment: dict[str, Any] | None = None,
+    current_recipe: dict[str, Any] | None = None,
+) -> str:
+    lines = [f"{case_id}: regressed beyond noise:"]
+    lines += [f"  {v.describe()}" for v in failed]
+    lines.append(
+        f"  baseline: {baseline_file}, recorded {entry.get('recorded_at')} at commit "
+        f"{(entry.get('commit') or 'unknown')[:12]}{' (dirty)' if entry.get('dirty') else ''}"
+    )
+    if current_environment is not None:
+        diff = environment_diff(fingerprint(current_environment), entry.get("environment") or {})
+        if diff:
+            lines.append("  environment differs from the baseline's: " + "; ".join(diff))
+    if current_recipe is not None and entry.get("recipe") and current_recipe != entry["recipe"]:
+        diff = [
+            f"{k} {current_recipe.get(k)} (baseline {entry['recipe'].get(k)})"
+            for k in sorted(set(current_recipe) | set(entry["recipe"]))
+            if current_recipe.get(k) != entry["recipe"].get(k)
+        ]
+        lines.append("  recipe differs from the baseline's: " + "; ".join(diff))
+    return "\n".join(lines)
+
+
+def repro_differences(result: CaseResult, entry: dict[str, Any]) -> list[str] | None:
+    """None unless environment and seed match the baseline's exactly; then what differs."""
+    seed = result.training.get("seed")
+    seeds = entry.get("seeds") or []
+    if seed not in seeds or fingerprint(result.environment) != entry.get("environment"):
+        return None
+    if result.training.get("recipe") != entry.get("recipe"):
+        return None
+    index = seeds.index(seed)
+    differences = []
+    for metric in ACCURACY_METRICS:
+        stats = (entry.get("metrics") or {}).get(metric)
+        value = result.metrics.get(metric)
+        if stats is None or value is None or index >= len(stats["values"]):
+            continue
+        if value != stats["values"][index]:
+            differences.append(f"{metric} {value} (baseline {stats['values'][index]}, seed {seed})")
+    return differences
+
+
+# -- absolute floors ----------------------------------------------------------------------------
 
 
 def check_floors(result: CaseResult, job: Job) -> list[str]:

@@ -29,5 +29,21 @@ class AccuracyFloorError(FtbenchError, AssertionError):
     """A fine-tune finished below the accuracy or F1 floor its profile promises."""
 
 
+class RegressionError(FtbenchError, AssertionError):
+    """A number crossed its baseline gate: the message names case, metric, value and bound."""
+
+
+class BaselineError(FtbenchError, ValueError):
+    """A baseline file that can't be used (corrupt, truncated, newer schema) or is required."""
+
+
+class ReproducibilityError(FtbenchError, AssertionError):
+    """Same environment and seed as the baseline, different numbers (--ftb-strict-repro)."""
+
+
+class ReproducibilityWarning(UserWarning):
+    """Same environment and seed as the baseline, different numbers."""
+
+
 class FtbenchWarning(UserWarning):
     """Something worth a look that does not invalidate the result."""

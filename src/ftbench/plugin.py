@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from ftbench.baselines import parse_tolerance
 from ftbench.session import (
     PRECISIONS_AND_DEVICES,
     FtbSession,
@@ -163,6 +164,46 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Where run records go (DIR/runs/<run>/<case>.json).",
     )
     add(
+        "--ftb-baselines-dir",
+        metavar="DIR",
+        default="results/baselines",
+        help="Baselines: DIR/<hardware-id>/<profile>.json, committed.",
+    )
+    add(
+        "--ftb-update-baselines",
+        action="store_true",
+        default=False,
+        help="Record this run as the baselines (refused if any case fails); gates are off.",
+    )
+    add(
+        "--ftb-seeds",
+        metavar="N",
+        type=positive_int,
+        default=1,
+        help="Repeat each accuracy case over N seeds (seed, seed+1, ...) to measure the spread.",
+    )
+    add(
+        "--ftb-require-baseline",
+        action="store_true",
+        default=False,
+        help="Fail cases that have no baseline, instead of reporting 'no baseline'.",
+    )
+    add(
+        "--ftb-strict-repro",
+        action="store_true",
+        default=False,
+        help="Fail, not warn, when environment and seed match the baseline but numbers differ.",
+    )
+    add(
+        "--ftb-tolerance",
+        metavar="METRIC:RULE",
+        type=parse_tolerance,
+        action="append",
+        default=None,
+        help="Override a gate, e.g. train_samples_per_second:15%% or "
+        "eval_accuracy:k=2,min=0.02. Repeatable.",
+    )
+    add(
         "--ftb-progress-every",
         metavar="SECONDS",
         type=float_value,
@@ -185,6 +226,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     session.config.stash[SESSION_KEY].preflight(session.items)
+
+
+@pytest.hookimpl(tryfirst=True)  # before the terminal summary, which reports what it did
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    session.config.stash[SESSION_KEY].finish()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -38,6 +38,7 @@ class Training:
     warmup: float = 0.0  # learning-rate warm-up as a fraction of steps (transformers 5 style)
     seed: int = 42
     timing_warmup_steps: int = 3  # steps left out of steady-state timing: allocator, caches, JIT
+    steps_per_round: int = 2  # pytest-benchmark rounds of the timed steps (throughput job)
     evaluate: bool = True
 
 
@@ -52,6 +53,7 @@ class Job:
     min_accuracy: float | None = None  # floors: a finished fine-tune below them fails
     min_f1: float | None = None
     floors_off: str | None = None  # why the floors were dropped, when an override dropped them
+    gates: tuple[str, ...] = ("eval_accuracy", "eval_f1", "peak_memory_bytes")  # vs. baselines
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Profile:
     description: str
     jobs: tuple[Job, ...]
     max_length: int = 128  # tokens; static padding pads every pair to this
+    # Per-metric changes to baselines.DEFAULT_TOLERANCES, e.g. {"eval_accuracy": {"k": 2}}.
+    tolerances: dict[str, dict[str, float]] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def job(self, name: str) -> Job:
@@ -100,6 +104,7 @@ SMOKE = Profile(
             devices=("cpu",),
             precisions=("fp32",),
             training=Training(max_steps=25, batch_size=32, learning_rate=1e-4, evaluate=False),
+            gates=("train_samples_per_second", "peak_memory_bytes"),
         ),
     ),
 )
@@ -131,8 +136,10 @@ FULL = Profile(
                 batch_size=32,
                 learning_rate=5e-5,
                 timing_warmup_steps=10,
+                steps_per_round=10,
                 evaluate=False,
             ),
+            gates=("train_samples_per_second", "peak_memory_bytes"),
         ),
     ),
 )
@@ -160,7 +167,7 @@ def apply_overrides(profile: Profile, **overrides: Any) -> Profile:
     """A copy of `profile` with axes and training arguments replaced; None means "keep"."""
     given = {k: v for k, v in overrides.items() if v is not None}
     training_fields = set(Training.__dataclass_fields__)
-    unknown = set(given) - training_fields - set(AXES) - {"max_length", "jobs"}
+    unknown = set(given) - training_fields - set(AXES) - {"max_length", "jobs", "tolerances"}
     if unknown:
         raise ConfigError(f"unknown override(s) {sorted(unknown)}")
     recipe_changed = [k for k in RECIPE_OVERRIDES if k in given]
@@ -181,6 +188,7 @@ def apply_overrides(profile: Profile, **overrides: Any) -> Profile:
         profile,
         jobs=tuple(jobs),
         max_length=given.get("max_length", profile.max_length),
+        tolerances={**profile.tolerances, **given.get("tolerances", {})},
         overrides={**profile.overrides, **given},
     )
 

@@ -13,9 +13,11 @@ MIB = 1024 * 1024
 
 
 def cases_table(
-    results: list[CaseResult], outcomes: list[str | None] | None = None
+    results: list[CaseResult],
+    outcomes: list[str | None] | None = None,
+    baselines: list[str | None] | None = None,
 ) -> pd.DataFrame:
-    """One row per case: outcome, accuracy, F1, throughput with its spread, padding, memory."""
+    """One row per case: outcome, baseline verdict, accuracy, F1, throughput, padding, memory."""
     import pandas as pd
 
     rows = []
@@ -26,6 +28,7 @@ def cases_table(
             {
                 "case": r.case_id,
                 "outcome": (outcomes[i] if outcomes else None) or "",
+                "baseline": (baselines[i] if baselines else None) or "-",
                 "accuracy": _num(r.metrics.get("eval_accuracy"), 4, r.accuracy_meaningful),
                 "F1": _num(r.metrics.get("eval_f1"), 4, r.accuracy_meaningful),
                 "samples/s": _num(t["train_samples_per_second"], 1),

@@ -43,15 +43,26 @@ class CaseResult:
     def to_record(self) -> dict[str, Any]:
         return {"schema_version": SCHEMA_VERSION, **asdict(self)}
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> CaseResult:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in record.items() if k in names})
+
 
 def write_json_atomic(path: Path, data: Any) -> Path:
-    """Write to a temporary file beside `path`, fsync, then rename: never a half-written file."""
+    """Serialise first, then write beside `path`, fsync and rename: never a half-written file."""
+    text = json.dumps(data, indent=2, default=_jsonable) + "\n"
+    return write_text_atomic(Path(path), text)
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write to a temporary file beside `path`, fsync, then rename over it."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False, default=_jsonable)
-            handle.write("\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -82,6 +93,24 @@ def read_record(path: Path) -> dict[str, Any]:
             f"{path}: record schema version {version!r}; this ftbench reads {SCHEMA_VERSION}"
         )
     return record
+
+
+def read_run(directory: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every record in a run directory, and a note for each file that could not be read."""
+    from ftbench.errors import FtbenchError
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FtbenchError(f"{directory}: not a directory")
+    records, skipped = [], []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            records.append(read_record(path))
+        except FtbenchError as exc:
+            skipped.append(f"skipped {exc}")
+    if not records:
+        raise FtbenchError(f"{directory}: holds no ftbench records (*.json)")
+    return records, skipped
 
 
 def record_filename(case_id: str) -> str:

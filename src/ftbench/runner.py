@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ftbench.checkpoints import Checkpoint, checkpoint_name
-from ftbench.errors import CaseOutOfMemoryError, NonFiniteLossError
+from ftbench.errors import CaseOutOfMemoryError, ConfigError, NonFiniteLossError
 from ftbench.profiles import Training
 
 if TYPE_CHECKING:
@@ -149,12 +149,18 @@ def train_and_evaluate(
     show_progress_bar: bool = False,
     progress_every: float = 10.0,
     callbacks: list[Any] | None = None,
+    benchmark: Any = None,
 ) -> CaseResult:
-    """Train and evaluate a ready model; return the measured CaseResult."""
+    """Train and evaluate a ready model; return the measured CaseResult.
+
+    With `benchmark` (pytest-benchmark's fixture), the timed steps run as pedantic rounds of
+    `steps_per_round` steps each, so pytest-benchmark's statistics, storage and comparisons
+    cover them too.
+    """
     import torch
     from transformers import Trainer
 
-    from ftbench.callbacks import LossGuard, Progress, StepTimer
+    from ftbench.callbacks import LossGuard, Progress, RoundGate, StepTimer
     from ftbench.checkpoints import num_parameters
     from ftbench.devices import environment
     from ftbench.metrics import compute_metrics, rate_spread
@@ -167,6 +173,9 @@ def train_and_evaluate(
     extra_callbacks: list[Any] = [timer, guard, *(callbacks or [])]
     if report is not None:
         extra_callbacks.append(Progress(spec.case_id, report, timer, guard, every=progress_every))
+    gate = RoundGate(spec.device) if benchmark is not None else None
+    if gate is not None:
+        extra_callbacks.append(gate)
     with tempfile.TemporaryDirectory(prefix="ftbench-") as output_dir:
         args = training_arguments(spec, output_dir, disable_tqdm=not show_progress_bar)
         trainer = Trainer(
@@ -182,7 +191,11 @@ def train_and_evaluate(
         setup_seconds = model_load_seconds + time.perf_counter() - setup_started
         train_started = time.perf_counter()
         try:
-            train_output = trainer.train()
+            train_output = (
+                trainer.train()
+                if gate is None
+                else _train_in_rounds(trainer, gate, benchmark, spec.training)
+            )
         except torch.OutOfMemoryError as exc:
             raise CaseOutOfMemoryError(
                 f"{spec.case_id}: out of memory on {spec.device} at batch size "
@@ -196,8 +209,9 @@ def train_and_evaluate(
             step, loss = guard.bad or (train_output.global_step, train_loss)
             raise NonFiniteLossError(
                 f"{spec.case_id}: training loss became {loss} at step {step}; the result is "
-                f"meaningless. Learning rate {spec.training.learning_rate}, precision "
-                f"{spec.precision}: try a lower learning rate or fp32."
+                f"meaningless (learning rate {spec.training.learning_rate}, precision "
+                f"{spec.precision}). Try a lower learning rate"
+                + (" or fp32." if spec.precision != "fp32" else ".")
             )
         eval_metrics: dict[str, Any] = {}
         eval_seconds = 0.0
@@ -225,6 +239,29 @@ def train_and_evaluate(
         parameters=num_parameters(model),
         environment=environment(spec.device, spec.profile),
     )
+
+
+def _train_in_rounds(trainer: Any, gate: Any, benchmark: Any, training: Training) -> Any:
+    """Warm up, let pytest-benchmark time rounds of real steps, then finish training."""
+    timed = training.max_steps - training.timing_warmup_steps
+    if training.max_steps <= 0 or timed < training.steps_per_round:
+        raise ConfigError(
+            f"benchmark rounds need max steps ({training.max_steps}) of at least the warm-up "
+            f"({training.timing_warmup_steps}) plus one round ({training.steps_per_round} steps)"
+        )
+    gate.start(trainer.train)
+    try:
+        gate.run_steps(training.timing_warmup_steps)
+        benchmark.pedantic(
+            gate.run_steps,
+            args=(training.steps_per_round,),
+            rounds=timed // training.steps_per_round,
+            iterations=1,
+            warmup_rounds=0,  # the warm-up steps above already ran
+        )
+    finally:
+        output = gate.finish()
+    return output
 
 
 def _result(

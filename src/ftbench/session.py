@@ -9,22 +9,22 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ftbench.case import Case
 from ftbench.devices import DEVICES, PRECISIONS
-from ftbench.errors import ConfigError, FtbenchError
+from ftbench.errors import ConfigError, FtbenchError, RegressionError
 from ftbench.padding import STRATEGIES
 
 if TYPE_CHECKING:
+    from ftbench.baselines import BaselineStore, Tolerance
     from ftbench.checkpoints import Checkpoint
     from ftbench.data import DataSource
     from ftbench.profiles import Job, Profile
     from ftbench.results import CaseResult, RunStore
-    from ftbench.runner import CaseSpec
 
 
 # -- option types: argparse calls them, so a bad value is a usage error naming the option -------
@@ -89,36 +89,8 @@ OVERRIDE_OPTIONS = {
     "seed": "ftb_seed",
     "max_length": "ftb_max_length",
     "jobs": "ftb_job",
+    "tolerances": "ftb_tolerance",
 }
-
-
-@dataclass
-class Case:
-    """A parametrized case with its loaded parts; `run()` trains, evaluates and records it."""
-
-    spec: CaseSpec
-    job: Job
-    session: FtbSession
-    nodeid: str
-    parts: dict[str, Any] = field(repr=False)
-
-    def run(self) -> CaseResult:
-        from ftbench.runner import train_and_evaluate
-
-        result = train_and_evaluate(
-            self.spec,
-            report=self.session.progress,
-            progress_every=self.session.progress_every,
-            **self.parts,
-        )
-        self.session.record(self.nodeid, result)
-        return result
-
-    def check_floors(self, result: CaseResult) -> None:
-        """Fail when a finished fine-tune is below the profile's accuracy or F1 floor."""
-        from ftbench.baselines import check_floors
-
-        check_floors(result, self.job)
 
 
 class FtbSession:
@@ -130,6 +102,11 @@ class FtbSession:
         self._store: RunStore | None = None
         self.results: list[tuple[str, CaseResult]] = []
         self.outcomes: dict[str, str] = {}
+        self.statuses: dict[str, str] = {}
+        self._baselines: BaselineStore | None = None
+        self._hardware: dict[str, str] = {}
+        self._staged: dict[tuple[str, str], dict[str, Any]] = {}
+        self.baseline_report: list[str] = []
         name = config.getoption("ftb_profile")
         from ftbench.profiles import PROFILES
 
@@ -147,6 +124,10 @@ class FtbSession:
 
             name = self.config.getoption("ftb_profile")
             overrides = {k: self.config.getoption(v) for k, v in OVERRIDE_OPTIONS.items()}
+            if overrides["tolerances"]:
+                overrides["tolerances"] = {
+                    metric: fields for t in overrides["tolerances"] for metric, fields in t.items()
+                }
             try:
                 profile = get_profile(default_profile_name() if name == "auto" else name)
                 self._profile = apply_overrides(profile, **overrides)
@@ -209,18 +190,26 @@ class FtbSession:
             metafunc.parametrize(fixture, list(values), ids=ids, indirect=True, scope="session")
 
     def preflight(self, items: list[pytest.Item]) -> None:
-        """Fail the whole run early, with one message, on unusable data or checkpoints."""
+        """Fail the whole run early, with one message, on unusable data, checkpoints, baselines."""
         if self.config.option.collectonly:
             return
+        from ftbench.devices import device_problem
+
         cases = [i for i in items if "ftb_case" in getattr(i, "fixturenames", ())]
         cases = [i for i in cases if i.get_closest_marker("skip") is None]
         if not cases:
             return
         specs = {i.callspec.params["ftb_checkpoint"] for i in cases if hasattr(i, "callspec")}
+        devices = {i.callspec.params["ftb_device"] for i in cases if hasattr(i, "callspec")}
         try:
             for spec in sorted(specs):
                 self.checkpoint(spec)
             self.pairs()
+            self.tolerances  # noqa: B018 - validates the tolerance options now
+            for device in sorted(devices):
+                if device_problem(device) is None:  # a corrupt baseline file stops the run here
+                    store, hardware_id, profile = self.baseline_location(device)
+                    store.load(hardware_id, profile)
         except FtbenchError as exc:
             raise pytest.UsageError(f"ftbench: {exc}") from None
 
@@ -257,6 +246,83 @@ class FtbSession:
         )
         return Case(spec=spec, job=job, session=self, nodeid=node.nodeid, parts=parts)
 
+    def seeds(self, job: Job, base: int) -> list[int]:
+        """`--ftb-seeds N` repeats accuracy cases over N seeds, so the spread is measured."""
+        count = self.config.getoption("ftb_seeds")
+        has_accuracy = any(m in ("eval_accuracy", "eval_f1") for m in job.gates)
+        return (
+            [base + i for i in range(count)] if has_accuracy and job.training.evaluate else [base]
+        )
+
+    def fresh_model(self, checkpoint: Checkpoint, seed: int) -> dict[str, Any]:
+        import time
+
+        from ftbench.checkpoints import load_model, load_tokenizer
+
+        started = time.perf_counter()
+        label = self.pairs()["train"].features["label"]
+        model = load_model(
+            checkpoint,
+            num_labels=label.num_classes,
+            label_names=label.names,
+            seed=seed,
+            vocab_size=len(load_tokenizer(checkpoint)),
+        )
+        return {"model": model, "model_load_seconds": time.perf_counter() - started}
+
+    # -- baselines -------------------------------------------------------------------------------
+
+    @property
+    def updating_baselines(self) -> bool:
+        return bool(self.config.getoption("ftb_update_baselines"))
+
+    @property
+    def tolerances(self) -> dict[str, Tolerance]:
+        from ftbench.baselines import tolerances_with
+
+        return tolerances_with(self.profile.tolerances)
+
+    def baseline_location(self, device: str) -> tuple[BaselineStore, str, str]:
+        from ftbench.baselines import BaselineStore
+        from ftbench.devices import hardware_id
+
+        if self._baselines is None:
+            self._baselines = BaselineStore(Path(self.config.getoption("ftb_baselines_dir")))
+        if device not in self._hardware:
+            self._hardware[device] = hardware_id(device)
+        return self._baselines, self._hardware[device], self.profile.name
+
+    def stage_baseline(self, case: Case) -> None:
+        from ftbench.baselines import entry_from_results
+
+        _, hardware_id, profile = self.baseline_location(case.spec.device)
+        entry = entry_from_results(case.results, case.job)
+        self._staged.setdefault((hardware_id, profile), {})[case.spec.case_id] = entry
+        self.set_status(case.spec.case_id, "staged for update")
+
+    def set_status(self, case_id: str, status: str) -> None:
+        self.statuses[case_id] = status
+
+    def finish(self) -> None:
+        """With --ftb-update-baselines: write what passed, or nothing if anything failed."""
+        if not self.updating_baselines:
+            return
+        failed = sorted(n for n, outcome in self.outcomes.items() if outcome == "failed")
+        if failed:
+            self.baseline_report.append(
+                f"baselines NOT updated: {len(failed)} case(s) failed, and a broken run never "
+                f"becomes the baseline ({', '.join(failed)})"
+            )
+            return
+        store = self._baselines
+        if store is None or not self._staged:
+            return
+        for (hardware_id, profile), entries in self._staged.items():
+            path = store.update(hardware_id, profile, entries)
+            self.baseline_report.append(f"baselines updated: {path} ({len(entries)} case(s))")
+            for case_id in entries:
+                self.statuses[case_id] = "baseline recorded"
+
     # -- results ---------------------------------------------------------------------------------
 
     @property
@@ -286,21 +352,30 @@ class FtbSession:
     ) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.outcomes[item.nodeid] = report.outcome
+        if call.excinfo is not None and isinstance(call.excinfo.value, RegressionError):
+            case = getattr(item, "funcargs", {}).get("ftb_case")
+            if case is not None:
+                self.statuses[case.spec.case_id] = "REGRESSED"
         # ftbench's own errors say all there is to say: show the message, not the traceback.
         if call.excinfo is not None and isinstance(call.excinfo.value, FtbenchError):
             report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
 
     def display(self, reporter: Any) -> None:
         if not self.results:
+            for line in self.baseline_report:
+                reporter.write_line(line, red=True, bold=True)
             return
         from ftbench.report import cases_table
 
         reporter.section("ftbench results")
+        results = [r for _, r in self.results]
         table = cases_table(
-            [r for _, r in self.results], [self.outcomes.get(n) for n, _ in self.results]
+            results,
+            [self.outcomes.get(n) for n, _ in self.results],
+            [self.statuses.get(r.case_id) for r in results],
         )
         for line in table.to_string(index=False).splitlines():
-            reporter.write_line(line)
+            reporter.write_line(line, red="REGRESSED" in line)
         for _, result in self.results:
             for note in result.notes:
                 reporter.write_line(f"note: {result.case_id}: {note}")
@@ -311,3 +386,5 @@ class FtbSession:
                     f"note: {job.name}: accuracy floors not checked ({job.floors_off})"
                 )
         reporter.write_line(f"records: {self.store.directory}")
+        for line in self.baseline_report:
+            reporter.write_line(line, red="NOT" in line, bold=True)

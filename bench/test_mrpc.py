@@ -5,6 +5,9 @@
 
 Each test is one case of its job's checkpoint × padding × device × precision matrix; the
 record lands under results/runs/<run>/ and the summary prints a table of every case.
+Numbers are gated against results/baselines/<hardware-id>/<profile>.json:
+
+    pytest bench/ --ftb-data-dir ../shared/data/glue --ftb-update-baselines --ftb-seeds 3
 """
 
 import math
@@ -14,16 +17,17 @@ import pytest
 
 @pytest.mark.ftbench("finetune")
 def test_finetune(ftb_case):
-    """Fine-tune to convergence, evaluate, and hold accuracy and F1 to the profile's floors."""
+    """Fine-tune to convergence, evaluate; accuracy and F1 meet the floors and the baseline."""
     result = ftb_case.run()
     assert math.isfinite(result.metrics["train_loss"])
-    ftb_case.check_floors(result)
+    ftb_case.check()
 
 
 @pytest.mark.ftbench("throughput")
-def test_train_throughput(ftb_case):
-    """A fixed number of steps; steady-state samples/s and padding efficiency are recorded."""
-    result = ftb_case.run()
+def test_train_throughput(ftb_case, benchmark):
+    """A fixed number of steps, timed in pytest-benchmark rounds; samples/s gated on baseline."""
+    result = ftb_case.run(benchmark)
     timing = ftb_case.job.training
     assert result.throughput["timed_steps"] == timing.max_steps - timing.timing_warmup_steps
     assert 0 < result.padding["efficiency"] <= 1
+    ftb_case.check()

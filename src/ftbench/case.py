@@ -1,0 +1,158 @@
+"""One parametrized case inside pytest: run it (over seeds), then gate it.
+
+`Case.run()` trains and evaluates through `runner.train_and_evaluate` and records each result;
+`Case.check()` applies the profile's accuracy floors, then the baseline gates, re-measuring a
+throughput regression once before failing. The `ftb_case` fixture hands a Case to a test.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field, replace
+from statistics import fmean
+from typing import TYPE_CHECKING, Any
+
+from ftbench.errors import (
+    BaselineError,
+    RegressionError,
+    ReproducibilityError,
+    ReproducibilityWarning,
+)
+
+if TYPE_CHECKING:
+    from ftbench.profiles import Job
+    from ftbench.results import CaseResult
+    from ftbench.runner import CaseSpec
+    from ftbench.session import FtbSession
+
+THROUGHPUT = "train_samples_per_second"
+
+
+@dataclass
+class Case:
+    spec: CaseSpec
+    job: Job
+    session: FtbSession
+    nodeid: str
+    parts: dict[str, Any] = field(repr=False)
+    results: list[CaseResult] = field(default_factory=list)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def run(self, benchmark: Any = None) -> CaseResult:
+        """Train and evaluate, once per seed (`--ftb-seeds`); record each; return the first."""
+        for index, seed in enumerate(self.session.seeds(self.job, self.spec.training.seed)):
+            spec = replace(self.spec, training=replace(self.spec.training, seed=seed))
+            self.results.append(self._measure(spec, fresh_model=index > 0, benchmark=benchmark))
+            benchmark = None  # pytest-benchmark times one run per test
+        return self.results[0]
+
+    def _measure(self, spec: CaseSpec, *, fresh_model: bool, benchmark: Any = None) -> CaseResult:
+        from ftbench.runner import train_and_evaluate
+
+        parts = dict(self.parts)
+        if fresh_model:
+            parts.update(self.session.fresh_model(parts["checkpoint"], spec.training.seed))
+        result = train_and_evaluate(
+            spec,
+            report=self.session.progress,
+            progress_every=self.session.progress_every,
+            benchmark=benchmark,
+            **parts,
+        )
+        if benchmark is not None:
+            benchmark.extra_info.update(_benchmark_info(result, spec))
+        self.session.record(self.nodeid, result)
+        return result
+
+    # -- gating ----------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Floors first, then the baseline gates; raise a named error on a miss."""
+        from ftbench.baselines import check_floors
+
+        for result in self.results:
+            check_floors(result, self.job)
+        if self.session.updating_baselines:
+            self.session.stage_baseline(self)
+            return
+        self.session.set_status(self.spec.case_id, self._gate())
+
+    def _gate(self) -> str:
+        from ftbench.baselines import gate, regression_message, repro_differences
+
+        store, hardware_id, profile = self.session.baseline_location(self.spec.device)
+        entry = store.entry(hardware_id, profile, self.spec.case_id)
+        path = store.path(hardware_id, profile)
+        if entry is None:
+            if self.session.config.getoption("ftb_require_baseline"):
+                raise BaselineError(
+                    f"{self.spec.case_id}: no baseline in {path} (--ftb-require-baseline); "
+                    "record one with --ftb-update-baselines"
+                )
+            return "no baseline"
+        tolerances = self.session.tolerances
+        values = self._values(self.results)
+        verdicts = gate(self.spec.case_id, values, entry, tolerances)
+        failed = [v for v in verdicts if not v.passed]
+        status = "within bounds"
+        if any(v.metric == THROUGHPUT for v in failed):
+            failed, status = self._remeasure(failed, entry, tolerances)
+        last = self.results[-1]
+        if failed:
+            recipe = last.training.get("recipe")
+            message = regression_message(
+                self.spec.case_id, failed, path, entry, last.environment, recipe
+            )
+            raise RegressionError(message)
+        for result in self.results:
+            differences = repro_differences(result, entry)
+            if differences:
+                message = (
+                    f"{self.spec.case_id}: same environment and seed as the baseline in {path}, "
+                    f"different numbers: {'; '.join(differences)}"
+                )
+                if self.session.config.getoption("ftb_strict_repro"):
+                    raise ReproducibilityError(message)
+                warnings.warn(ReproducibilityWarning(message), stacklevel=1)
+                status += ", not reproduced"
+        return status
+
+    def _values(self, results: list[CaseResult]) -> dict[str, float]:
+        from ftbench.baselines import gated_values
+
+        per_metric: dict[str, list[float]] = {}
+        for result in results:
+            for metric, value in gated_values(result, self.job).items():
+                per_metric.setdefault(metric, []).append(value)
+        return {metric: fmean(values) for metric, values in per_metric.items()}
+
+    def _remeasure(self, failed: list, entry: dict, tolerances: dict) -> tuple[list, str]:
+        """Shared runners are noisy: confirm a throughput regression once before failing."""
+        from ftbench.baselines import gate
+
+        first = next(v for v in failed if v.metric == THROUGHPUT)
+        self.session.progress(
+            f"{self.spec.case_id}: {first.describe()}; re-measuring once before failing"
+        )
+        again = self._measure(self.spec, fresh_model=True)
+        self.results.append(again)
+        retry = gate(
+            self.spec.case_id, {THROUGHPUT: self._values([again])[THROUGHPUT]}, entry, tolerances
+        )
+        others = [v for v in failed if v.metric != THROUGHPUT]
+        if retry[0].passed:
+            return others, f"within bounds on re-measure (first {first.value:.2f} samples/s)"
+        retry[0].how += f"; first measurement {first.value:.4g}, re-measured {retry[0].value:.4g}"
+        return [*others, retry[0]], "regressed"
+
+
+def _benchmark_info(result: CaseResult, spec: CaseSpec) -> dict[str, Any]:
+    return {
+        "case_id": result.case_id,
+        "samples_per_round": spec.training.batch_size * spec.training.steps_per_round,
+        "train_samples_per_second": result.throughput["train_samples_per_second"],
+        "real_tokens": result.padding["real_tokens"],
+        "padded_tokens": result.padding["padded_tokens"],
+        "padding_efficiency": result.padding["efficiency"],
+    }

@@ -1,0 +1,178 @@
+"""Baseline gates end to end through pytest: record, rerun, and planted regressions caught.
+
+The planted regressions live in a conftest.py written by the test (a test hook, not a code path
+ftbench ships): a learning rate 100 times too high, evaluation on shuffled labels, a collator
+that drops the attention mask, and training steps slowed by a sleep.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import write_glue
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "test_mrpc.py"
+
+PLANTS = """
+import os, random, time
+
+import ftbench.callbacks, ftbench.data, ftbench.padding
+
+SLEEP = float(os.environ.get("FTB_PLANT_SLEEP", "0"))
+if SLEEP:
+    step_end = ftbench.callbacks.StepTimer.on_step_end
+
+    def slow_step_end(self, *args, **kwargs):
+        time.sleep(SLEEP)
+        return step_end(self, *args, **kwargs)
+
+    ftbench.callbacks.StepTimer.on_step_end = slow_step_end
+
+if os.environ.get("FTB_PLANT_SHUFFLED_EVAL"):
+    tokenize = ftbench.data.tokenize_pairs
+
+    def shuffled(*args, **kwargs):
+        encoded = tokenize(*args, **kwargs)
+        labels = list(encoded["validation"]["label"])
+        random.Random(0).shuffle(labels)
+        validation = encoded["validation"].remove_columns("label").add_column("label", labels)
+        encoded["validation"] = validation
+        return encoded
+
+    ftbench.data.tokenize_pairs = shuffled
+
+if os.environ.get("FTB_PLANT_NO_ATTENTION_MASK"):
+    collator = ftbench.padding.PaddingStrategy.collator
+
+    def maskless(self, tokenizer):
+        base = collator(self, tokenizer)
+        return lambda features: {k: v for k, v in base(features).items() if k != "attention_mask"}
+
+    ftbench.padding.PaddingStrategy.collator = maskless
+
+if os.environ.get("FTB_PLANT_NAN"):
+    from transformers import Trainer
+
+    compute_loss = Trainer.compute_loss
+    Trainer.compute_loss = lambda self, *a, **k: compute_loss(self, *a, **k) * float("nan")
+"""
+
+
+@pytest.fixture
+def suite(
+    pytester: pytest.Pytester,
+    tiny_checkpoint: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Runs the real benchmark module on the tiny model; returns a function of extra args."""
+    pytester.makepyfile(test_bench=BENCH.read_text())
+    pytester.makeconftest(PLANTS)
+    data = write_glue(tmp_path / "glue", train=192, dev=64)
+    common = [
+        "-p", "no:cacheprovider", "--ftb-profile=smoke", f"--ftb-checkpoint={tiny_checkpoint}",
+        f"--ftb-data-dir={data}", "--ftb-padding=dynamic", "--ftb-batch-size=16",
+        "--ftb-max-length=64", f"--ftb-baselines-dir={tmp_path / 'baselines'}",
+        f"--ftb-results-dir={tmp_path / 'results'}",
+    ]  # fmt: skip
+
+    def run(*args: str, **env: str) -> pytest.RunResult:
+        for name in ("SLEEP", "SHUFFLED_EVAL", "NO_ATTENTION_MASK", "NAN"):
+            monkeypatch.delenv(f"FTB_PLANT_{name}", raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(f"FTB_PLANT_{name}", value)
+        return pytester.runpytest_subprocess(*common, *args)
+
+    run.baselines = tmp_path / "baselines"
+    return run
+
+
+FINETUNE = ("--ftb-job=finetune", "--ftb-max-steps=36", "--ftb-learning-rate=3e-3")
+
+
+def _baseline_file(root: Path) -> Path:
+    [path] = root.glob("*/smoke.json")
+    return path
+
+
+def test_accuracy_gates_pass_reruns_and_catch_planted_regressions(suite) -> None:
+    recorded = suite(*FINETUNE, "--ftb-update-baselines", "--ftb-seeds=2")
+    recorded.assert_outcomes(passed=1, skipped=1)
+    recorded.stdout.fnmatch_lines(["baselines updated: *smoke.json (1 case(s))"])
+    path = _baseline_file(suite.baselines)
+    entry = json.loads(path.read_text())["cases"]["finetune[tiny-bert-dynamic-cpu-fp32]"]
+    assert entry["seeds"] == [42, 43]
+    assert entry["metrics"]["eval_accuracy"]["n"] == 2
+    assert entry["metrics"]["eval_accuracy"]["mean"] > 0.8  # the tiny task is learnable
+
+    rerun = suite(*FINETUNE, "-W", "error::ftbench.errors.ReproducibilityWarning")
+    rerun.assert_outcomes(passed=1, skipped=1)
+    rerun.stdout.fnmatch_lines(["*finetune[[]tiny-bert-dynamic-cpu-fp32[]]*passed*within bounds*"])
+
+    diverged = suite("--ftb-job=finetune", "--ftb-max-steps=36", "--ftb-learning-rate=0.3")
+    diverged.assert_outcomes(failed=1, skipped=1)
+    diverged.stdout.fnmatch_lines(
+        [
+            "*RegressionError: finetune[[]tiny-bert-dynamic-cpu-fp32[]]: regressed beyond noise:",
+            "*eval_accuracy * < bound * (lower bound: mean * - max(3 x σ *, 0.01), n=2, k=3)",
+            f"*baseline: {path}, recorded * at commit *",
+            "*recipe differs from the baseline's: learning_rate 0.3 (baseline 0.003)*",
+        ]
+    )
+    diverged.stdout.fnmatch_lines(["*finetune[[]tiny-bert-dynamic-cpu-fp32[]]*failed*REGRESSED*"])
+
+    shuffled = suite(*FINETUNE, SHUFFLED_EVAL="1")
+    shuffled.assert_outcomes(failed=1, skipped=1)
+    shuffled.stdout.fnmatch_lines(["*RegressionError: *", "*eval_accuracy * < bound *"])
+
+    # A broken run never becomes the baseline.
+    before = path.read_text()
+    broken = suite(*FINETUNE, "--ftb-update-baselines", NAN="1")
+    broken.assert_outcomes(failed=1, skipped=1)
+    broken.stdout.fnmatch_lines(
+        [
+            "*NonFiniteLossError: *training loss became nan*",
+            "baselines NOT updated: 1 case(s) failed*",
+        ]
+    )
+    assert path.read_text() == before
+
+
+THROUGHPUT = ("--ftb-job=throughput", "--ftb-max-steps=11")  # 3 warm-up, 4 rounds of 2 steps
+STEP = 0.2  # seconds of planted "work" per step, so the tiny model's own noise is negligible
+
+
+def test_throughput_gate_catches_30_percent_not_3_percent(suite) -> None:
+    suite(*THROUGHPUT, "--ftb-update-baselines", SLEEP=str(STEP)).assert_outcomes(
+        passed=1, skipped=1
+    )
+
+    slightly = suite(*THROUGHPUT, SLEEP=str(STEP * 1.03))
+    slightly.assert_outcomes(passed=1, skipped=1)
+
+    slowed = suite(*THROUGHPUT, SLEEP=str(STEP * 1.3))
+    slowed.assert_outcomes(failed=1, skipped=1)
+    slowed.stdout.fnmatch_lines(
+        [
+            "*train_samples_per_second * < bound * (lower bound: median * - 10%, n=1; "
+            "first measurement *, re-measured *)",
+        ]
+    )
+    assert "re-measuring once before failing" in slowed.stdout.str()
+
+
+def test_required_and_corrupt_baselines(suite) -> None:
+    required = suite(*THROUGHPUT, "--ftb-require-baseline")
+    required.assert_outcomes(failed=1, skipped=1)
+    required.stdout.fnmatch_lines(["*BaselineError: throughput[[]*]: no baseline in *smoke.json*"])
+
+    from ftbench.devices import hardware_id
+
+    path = suite.baselines / hardware_id("cpu") / "smoke.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"schema_version": 1, "cases": {"throughput[tiny-bert-dyn')  # truncated
+    corrupt = suite(*THROUGHPUT)
+    assert corrupt.ret == pytest.ExitCode.USAGE_ERROR
+    corrupt.stderr.fnmatch_lines([f"ERROR: ftbench: {path}: corrupt or truncated baseline file*"])

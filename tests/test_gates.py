@@ -1,8 +1,8 @@
 """Baseline gates end to end through pytest: record, rerun, and planted regressions caught.
 
-The planted regressions live in a conftest.py written by the test (a test hook, not a code path
-ftbench ships): a learning rate 100 times too high, evaluation on shuffled labels, a collator
-that drops the attention mask, and training steps slowed by a sleep.
+The planted regressions come from scripts/ftb_plants.py, loaded as the run's conftest (a test
+hook, not a code path ftbench ships): a learning rate 100 times too high, evaluation on shuffled
+labels, and training steps slowed by a sleep.
 """
 
 from __future__ import annotations
@@ -15,49 +15,8 @@ from conftest import write_glue
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "test_mrpc.py"
 
-PLANTS = """
-import os, random, time
-
-import ftbench.callbacks, ftbench.data, ftbench.padding
-
-SLEEP = float(os.environ.get("FTB_PLANT_SLEEP", "0"))
-if SLEEP:
-    step_end = ftbench.callbacks.StepTimer.on_step_end
-
-    def slow_step_end(self, *args, **kwargs):
-        time.sleep(SLEEP)
-        return step_end(self, *args, **kwargs)
-
-    ftbench.callbacks.StepTimer.on_step_end = slow_step_end
-
-if os.environ.get("FTB_PLANT_SHUFFLED_EVAL"):
-    tokenize = ftbench.data.tokenize_pairs
-
-    def shuffled(*args, **kwargs):
-        encoded = tokenize(*args, **kwargs)
-        labels = list(encoded["validation"]["label"])
-        random.Random(0).shuffle(labels)
-        validation = encoded["validation"].remove_columns("label").add_column("label", labels)
-        encoded["validation"] = validation
-        return encoded
-
-    ftbench.data.tokenize_pairs = shuffled
-
-if os.environ.get("FTB_PLANT_NO_ATTENTION_MASK"):
-    collator = ftbench.padding.PaddingStrategy.collator
-
-    def maskless(self, tokenizer):
-        base = collator(self, tokenizer)
-        return lambda features: {k: v for k, v in base(features).items() if k != "attention_mask"}
-
-    ftbench.padding.PaddingStrategy.collator = maskless
-
-if os.environ.get("FTB_PLANT_NAN"):
-    from transformers import Trainer
-
-    compute_loss = Trainer.compute_loss
-    Trainer.compute_loss = lambda self, *a, **k: compute_loss(self, *a, **k) * float("nan")
-"""
+# The planted regressions: a pytest plugin module that tests and the documented procedure share.
+PLANTS = (Path(__file__).resolve().parents[1] / "scripts" / "ftb_plants.py").read_text()
 
 
 @pytest.fixture

@@ -150,3 +150,47 @@ def test_progress_lines_name_the_case(tiny_checkpoint: Path, glue_dir: Path) -> 
     assert lines[-2].startswith("throughput[tiny-bert-dynamic-cpu-fp32]: step 6/6")
     assert "samples/s" in lines[-2]
     assert lines[-1].startswith("throughput[tiny-bert-dynamic-cpu-fp32]: eval accuracy")
+
+
+def test_time_to_accuracy_leaves_training_unchanged(tiny_checkpoint: Path, glue_dir: Path) -> None:
+    """Periodic evaluation restores the random state, so the trained model is the same."""
+    source = DataSource(data_dir=str(glue_dir))
+    plain = run(_spec(tiny_checkpoint, max_steps=12), source, show_progress_bar=False)
+    timed = run(
+        _spec(tiny_checkpoint, max_steps=12, target_accuracy=0.0, evaluations=3),
+        source,
+        show_progress_bar=False,
+    )
+    never = run(
+        _spec(tiny_checkpoint, max_steps=12, target_accuracy=1.01, evaluations=3),
+        source,
+        show_progress_bar=False,
+    )
+
+    assert plain.time_to_accuracy is None
+    assert timed.metrics == plain.metrics
+    tta = timed.time_to_accuracy
+    assert tta["reached"]
+    assert tta["step"] == 4  # the first of the evaluations every 12/3 steps
+    assert tta["samples"] == 4 * 8
+    assert 0 < tta["train_seconds"] < timed.times["train_seconds"]
+    assert [e["step"] for e in tta["evaluations"]] == [4, 8, 12]
+    assert never.time_to_accuracy["reached"] is False
+    assert never.time_to_accuracy["train_seconds"] is None
+
+
+def test_utilisation_is_recorded_against_the_measured_cpu_peak(
+    tiny_checkpoint: Path, glue_dir: Path
+) -> None:
+    result = run(
+        _spec(tiny_checkpoint), DataSource(data_dir=str(glue_dir)), show_progress_bar=False
+    )
+    load = result.utilisation
+    assert load["peak_source"].startswith("measured fp32 matmul peak of this CPU")
+    assert 0 < load["mfu"] < 1
+    shape = result.checkpoint["shape"]
+    assert shape == {"layers": 2, "hidden": 32, "heads": 2}
+    assert load["flops_per_token"] == pytest.approx(
+        6 * result.checkpoint["parameters"]["non_embedding"]
+        + 12 * 2 * 32 * result.padding["real_tokens"] / result.throughput["timed_samples"]
+    )

@@ -49,6 +49,14 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
     "peak_memory_bytes": Tolerance("lower", relative=0.10),
 }
 ACCURACY_METRICS = ("eval_accuracy", "eval_f1")
+# The Training fields that change what is trained; timing and evaluation settings do not.
+RECIPE_FIELDS = (
+    "epochs", "max_steps", "batch_size", "learning_rate", "weight_decay", "warmup", "seed",
+)  # fmt: skip
+
+
+def recipe_of(training: dict[str, Any] | None) -> dict[str, Any]:
+    return {k: (training or {}).get(k) for k in RECIPE_FIELDS}
 
 
 def tolerances_with(overrides: dict[str, dict[str, Any]] | None) -> dict[str, Tolerance]:
@@ -135,7 +143,7 @@ def entry_from_results(results: list[CaseResult], job: Job | None = None) -> dic
         "commit": (environment.get("git") or {}).get("commit"),
         "dirty": (environment.get("git") or {}).get("dirty"),
         "seeds": [r.training.get("seed") for r in results],
-        "recipe": first.training.get("recipe"),
+        "recipe": recipe_of(first.training.get("recipe")),
         "environment": fingerprint(environment),
         "metrics": {m: metric_stats(v) for m, v in per_metric.items()},
     }
@@ -314,13 +322,14 @@ def regression_message(
         diff = environment_diff(fingerprint(current_environment), entry.get("environment") or {})
         if diff:
             lines.append("  environment differs from the baseline's: " + "; ".join(diff))
-    if current_recipe is not None and entry.get("recipe") and current_recipe != entry["recipe"]:
+    if current_recipe is not None and entry.get("recipe"):
+        now, then = recipe_of(current_recipe), recipe_of(entry["recipe"])
+        # The seed is the baseline's spread, not a difference worth naming.
         diff = [
-            f"{k} {current_recipe.get(k)} (baseline {entry['recipe'].get(k)})"
-            for k in sorted(set(current_recipe) | set(entry["recipe"]))
-            if current_recipe.get(k) != entry["recipe"].get(k)
+            f"{k} {now[k]} (baseline {then[k]})" for k in now if k != "seed" and now[k] != then[k]
         ]
-        lines.append("  recipe differs from the baseline's: " + "; ".join(diff))
+        if diff:
+            lines.append("  recipe differs from the baseline's: " + "; ".join(diff))
     return "\n".join(lines)
 
 
@@ -330,7 +339,8 @@ def repro_differences(result: CaseResult, entry: dict[str, Any]) -> list[str] | 
     seeds = entry.get("seeds") or []
     if seed not in seeds or fingerprint(result.environment) != entry.get("environment"):
         return None
-    if result.training.get("recipe") != entry.get("recipe"):
+    ignore_seed = {**recipe_of(result.training.get("recipe")), "seed": None}
+    if ignore_seed != {**recipe_of(entry.get("recipe")), "seed": None}:
         return None
     index = seeds.index(seed)
     differences = []

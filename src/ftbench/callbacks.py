@@ -32,6 +32,8 @@ class StepTimer(TrainerCallback):
         self._last_time = 0.0
         self._last_samples = 0
         self._process: Any = None
+        self._paused = 0.0  # evaluation inside the window, not yet taken off a step
+        self._paused_total = 0.0
 
     # -- Trainer events --------------------------------------------------------------------------
 
@@ -56,11 +58,18 @@ class StepTimer(TrainerCallback):
             if last:
                 synchronize(self.device)
             now = time.perf_counter()
-            self.step_seconds.append(now - self._last_time)
+            self.step_seconds.append(now - self._last_time - self._paused)
+            self._paused_total += self._paused
+            self._paused = 0.0
             self.step_samples.append(self.counter.samples - self._last_samples)
             self._last_time, self._last_samples = now, self.counter.samples
             if last:
                 self._mark_end(now)
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        # Periodic evaluation (time-to-accuracy) is not training: keep it out of the window.
+        if self._start is not None and self._end is None:
+            self._paused += (kwargs.get("metrics") or {}).get("eval_runtime", 0.0)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self._start is not None and self._end is None and self.step_seconds:
@@ -83,7 +92,7 @@ class StepTimer(TrainerCallback):
             )
         t0, samples0, real0, padded0 = self._start
         t1, samples1, real1, padded1 = self._end
-        seconds = t1 - t0
+        seconds = t1 - t0 - self._paused_total
         real, padded, samples = real1 - real0, padded1 - padded0, samples1 - samples0
         return {
             "warmup_steps": self.warmup_steps,
@@ -259,3 +268,88 @@ class RoundGate(TrainerCallback):
         if self._error is not None:
             raise self._error
         return self._output
+
+
+class TimeToAccuracy(TrainerCallback):
+    """Records when periodic evaluation first reaches `target` accuracy (MLPerf's metric).
+
+    Time counts training only: evaluation time is left out. The random-number state is saved
+    before each periodic evaluation and restored after it, so evaluating does not change the
+    training run: with or without it, the same seed gives the same model.
+    """
+
+    def __init__(self, target: float, counter: PaddingCounter) -> None:
+        self.target = target
+        self.counter = counter
+        self.evaluations: list[dict[str, Any]] = []
+        self.reached: dict[str, Any] | None = None
+        self._started = 0.0
+        self._eval_seconds = 0.0
+        self._rng: dict[str, Any] | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._started = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if control.should_evaluate:  # set by DefaultFlowCallback, which runs before this one
+            self._rng = _rng_state()
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        metrics = kwargs.get("metrics") or {}
+        if self._rng is None or "eval_accuracy" not in metrics:
+            return  # the final, explicit evaluation: not part of the training run
+        _set_rng_state(self._rng)
+        self._rng = None
+        self._eval_seconds += metrics.get("eval_runtime", 0.0)
+        point = {
+            "step": state.global_step,
+            "epoch": state.epoch,
+            "samples": self.counter.samples,
+            "train_seconds": time.perf_counter() - self._started - self._eval_seconds,
+            "eval_accuracy": metrics["eval_accuracy"],
+        }
+        self.evaluations.append(point)
+        if self.reached is None and point["eval_accuracy"] >= self.target:
+            self.reached = point
+
+    def eval_seconds(self) -> float:
+        return self._eval_seconds
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "target_accuracy": self.target,
+            "reached": self.reached is not None,
+            "train_seconds": self.reached["train_seconds"] if self.reached else None,
+            "samples": self.reached["samples"] if self.reached else None,
+            "step": self.reached["step"] if self.reached else None,
+            "evaluations": self.evaluations,
+        }
+
+
+def _rng_state() -> dict[str, Any]:
+    import random
+
+    import numpy as np
+    import torch
+
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])

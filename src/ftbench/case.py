@@ -52,7 +52,11 @@ class Case:
 
         parts = dict(self.parts)
         if fresh_model:
-            parts.update(self.session.fresh_model(parts["checkpoint"], spec.training.seed))
+            parts.update(
+                self.session.fresh_model(
+                    parts["checkpoint"], parts["tokenizer"], spec.training.seed
+                )
+            )
         result = train_and_evaluate(
             spec,
             report=self.session.progress,

@@ -232,6 +232,23 @@ def load_model(
     )
 
 
+def load_classifier(
+    checkpoint: Checkpoint, tokenizer: PreTrainedTokenizerBase, label: Any, seed: int
+) -> tuple[PreTrainedModel, float]:
+    """A fresh model with a head for `label` (a ClassLabel), and the seconds loading took."""
+    import time
+
+    started = time.perf_counter()
+    model = load_model(
+        checkpoint,
+        num_labels=label.num_classes,
+        label_names=label.names,
+        seed=seed,
+        vocab_size=len(tokenizer),
+    )
+    return model, time.perf_counter() - started
+
+
 def num_parameters(model: Any) -> dict[str, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

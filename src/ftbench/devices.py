@@ -10,11 +10,13 @@ An absent device or an unsupported pair is reported, never silently replaced by 
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,53 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
     elif device == "mps":
         torch.mps.synchronize()
+
+
+# Dense bf16 tensor-core peaks from NVIDIA's datasheets, TFLOP/s. More specific names first.
+GPU_PEAK_TFLOPS = (
+    ("H100 PCIe", 756.0),
+    ("H100", 989.0),  # SXM
+    ("H200", 989.0),
+    ("A100", 312.0),
+)
+
+
+def gpu_peak_flops(name: str) -> float | None:
+    """The table's peak for a CUDA device name, or None: an unknown device gets no MFU."""
+    for key, tflops in GPU_PEAK_TFLOPS:
+        if all(part.lower() in name.lower() for part in key.split()):
+            return tflops * 1e12
+    return None
+
+
+def peak_flops(device: str) -> tuple[float | None, str]:
+    """(peak FLOP/s, where the number comes from) for utilisation figures."""
+    if device == "cuda":
+        name = device_name(device)
+        peak = gpu_peak_flops(name)
+        if peak is None:
+            return None, f"no peak known for {name}"
+        return peak, f"{name}: {peak / 1e12:.0f} TFLOP/s dense bf16 (datasheet)"
+    if device == "cpu":
+        measured = measured_cpu_peak_flops()
+        return measured, f"measured fp32 matmul peak of this CPU: {measured / 1e9:.1f} GFLOP/s"
+    return None, f"no peak known for {device}"
+
+
+@functools.lru_cache(maxsize=1)
+def measured_cpu_peak_flops(size: int = 1024, seconds: float = 0.5) -> float:
+    """The best fp32 matmul rate this CPU reaches, measured once per process."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)  # warm-up: threads, caches
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        torch.mm(a, b)
+        best = max(best, 2 * size**3 / (time.perf_counter() - started))
+    return best
 
 
 def device_name(device: str) -> str:

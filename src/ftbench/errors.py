@@ -45,5 +45,9 @@ class ReproducibilityWarning(UserWarning):
     """Same environment and seed as the baseline, different numbers."""
 
 
+class RecordVersionError(FtbenchError, ValueError):
+    """A run record written by another ftbench schema version."""
+
+
 class FtbenchWarning(UserWarning):
     """Something worth a look that does not invalidate the result."""

@@ -47,3 +47,42 @@ def rate_spread(step_seconds: list[float], step_samples: list[int]) -> dict[str,
         "min": rates[0],
         "max": rates[-1],
     }
+
+
+def training_flops_per_token(
+    non_embedding_parameters: int, layers: int, hidden: int, seq_len: float
+) -> float:
+    """Model FLOPs to train on one token (PaLM appendix B, nanoGPT's estimate_mfu).
+
+    6·N for the weights (2 forward + 4 backward per parameter) plus 12·L·H·T for the attention
+    scores and their use, with T the sequence length the token attends over.
+    """
+    return 6 * non_embedding_parameters + 12 * layers * hidden * seq_len
+
+
+def utilisation(
+    *,
+    non_embedding_parameters: int,
+    layers: int,
+    hidden: int,
+    real_tokens: int,
+    samples: int,
+    seconds: float,
+    peak_flops_per_second: float | None,
+    peak_source: str,
+) -> dict[str, Any]:
+    """Achieved model FLOP/s on real tokens, and its share of the device's peak (MFU).
+
+    Counting real tokens only means padding shows up as lost utilisation, which is the point.
+    """
+    seq_len = real_tokens / samples if samples else 0.0
+    per_token = training_flops_per_token(non_embedding_parameters, layers, hidden, seq_len)
+    achieved = per_token * real_tokens / seconds if seconds else 0.0
+    return {
+        "flops_per_token": per_token,
+        "mean_real_length": seq_len,
+        "achieved_flops_per_second": achieved,
+        "peak_flops_per_second": peak_flops_per_second,
+        "peak_source": peak_source,
+        "mfu": achieved / peak_flops_per_second if peak_flops_per_second else None,
+    }

@@ -15,21 +15,21 @@ session-scoped fixtures chained checkpoint -> tokenizer -> dataset -> collator -
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from ftbench.baselines import parse_tolerance
-from ftbench.session import (
-    PRECISIONS_AND_DEVICES,
-    FtbSession,
+from ftbench.options import (
+    device_names,
     float_value,
     list_of,
     padding_names,
     positive_int,
+    precision_names,
 )
+from ftbench.session import FtbSession
 
 SESSION_KEY = pytest.StashKey[FtbSession]()
 MODEL_LOAD_SECONDS = pytest.StashKey[float]()
@@ -73,14 +73,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add(
         "--ftb-device",
         metavar="NAMES",
-        type=PRECISIONS_AND_DEVICES["devices"],
+        type=device_names,
         default=None,
         help="Devices, comma-separated: cpu, cuda, mps. An absent device is a skip.",
     )
     add(
         "--ftb-precision",
         metavar="NAMES",
-        type=PRECISIONS_AND_DEVICES["precisions"],
+        type=precision_names,
         default=None,
         help="Precisions, comma-separated: fp32, bf16, fp16.",
     )
@@ -331,18 +331,11 @@ def ftb_model(
     ftb_precision: str,
 ) -> Iterator[Any]:
     """A fresh model for every case, seeded, so cases never share trained weights."""
-    from ftbench.checkpoints import load_model
+    from ftbench.checkpoints import load_classifier
 
-    started = time.perf_counter()
     label = ftb_pairs["train"].features["label"]
-    model = load_model(
-        ftb_checkpoint,
-        num_labels=label.num_classes,
-        label_names=label.names,
-        seed=ftb_job.training.seed,
-        vocab_size=len(ftb_tokenizer),
-    )
-    request.node.stash[MODEL_LOAD_SECONDS] = time.perf_counter() - started
+    model, seconds = load_classifier(ftb_checkpoint, ftb_tokenizer, label, ftb_job.training.seed)
+    request.node.stash[MODEL_LOAD_SECONDS] = seconds
     yield model
     del model
 

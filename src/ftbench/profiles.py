@@ -39,6 +39,8 @@ class Training:
     seed: int = 42
     timing_warmup_steps: int = 3  # steps left out of steady-state timing: allocator, caches, JIT
     steps_per_round: int = 2  # pytest-benchmark rounds of the timed steps (throughput job)
+    target_accuracy: float | None = None  # time-to-accuracy: evaluate periodically until reached
+    evaluations: int = 6  # periodic evaluations over training, when there is a target
     evaluate: bool = True
 
 
@@ -92,7 +94,7 @@ SMOKE = Profile(
             paddings=("bucketed",),  # the fastest strategy on CPU, so the fine-tune stays short
             devices=("cpu",),
             precisions=("fp32",),
-            training=Training(epochs=3, batch_size=32, learning_rate=1e-4),
+            training=Training(epochs=3, batch_size=32, learning_rate=1e-4, target_accuracy=0.75),
             min_accuracy=0.77,
             min_f1=0.84,
         ),
@@ -121,7 +123,7 @@ FULL = Profile(
             paddings=ALL_PADDINGS,
             devices=("cuda",),
             precisions=("fp32", "bf16", "fp16"),
-            training=Training(epochs=3, batch_size=8, learning_rate=5e-5),
+            training=Training(epochs=3, batch_size=8, learning_rate=5e-5, target_accuracy=0.84),
             min_accuracy=0.83,
             min_f1=0.88,
         ),

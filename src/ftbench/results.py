@@ -36,6 +36,8 @@ class CaseResult:
     training: dict[str, Any]
     checkpoint: dict[str, Any]
     environment: dict[str, Any]
+    utilisation: dict[str, Any] = field(default_factory=dict)
+    time_to_accuracy: dict[str, Any] | None = None
     accuracy_meaningful: bool = True
     notes: list[str] = field(default_factory=list)
     created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
@@ -81,7 +83,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def read_record(path: Path) -> dict[str, Any]:
-    from ftbench.errors import FtbenchError
+    from ftbench.errors import FtbenchError, RecordVersionError
 
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -89,15 +91,19 @@ def read_record(path: Path) -> dict[str, Any]:
         raise FtbenchError(f"{path}: not a readable ftbench record ({exc})") from None
     version = record.get("schema_version") if isinstance(record, dict) else None
     if version != SCHEMA_VERSION:
-        raise FtbenchError(
+        raise RecordVersionError(
             f"{path}: record schema version {version!r}; this ftbench reads {SCHEMA_VERSION}"
         )
     return record
 
 
 def read_run(directory: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every record in a run directory, and a note for each file that could not be read."""
-    from ftbench.errors import FtbenchError
+    """Every record in a run directory, and a note for each file that could not be read.
+
+    A corrupt file is skipped with a note; a record of another schema version is an error,
+    since mixing versions would put unlike numbers side by side.
+    """
+    from ftbench.errors import FtbenchError, RecordVersionError
 
     directory = Path(directory)
     if not directory.is_dir():
@@ -106,6 +112,8 @@ def read_run(directory: Path) -> tuple[list[dict[str, Any]], list[str]]:
     for path in sorted(directory.glob("*.json")):
         try:
             records.append(read_record(path))
+        except RecordVersionError:
+            raise
         except FtbenchError as exc:
             skipped.append(f"skipped {exc}")
     if not records:

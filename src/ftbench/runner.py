@@ -72,7 +72,7 @@ def run(
     show_progress_bar: bool = True,
 ) -> CaseResult:
     """Everything from scratch: resolve, load, tokenize, train, evaluate."""
-    from ftbench.checkpoints import load_model, load_tokenizer, resolve_checkpoint
+    from ftbench.checkpoints import load_classifier, load_tokenizer, resolve_checkpoint
     from ftbench.data import load_pairs, tokenize_pairs
     from ftbench.padding import get_strategy
 
@@ -83,15 +83,8 @@ def run(
     encoded = tokenize_pairs(
         pairs, tokenizer, max_length=spec.max_length, pad_to_max_length=strategy.pad_to_max_length
     )
-    started = time.perf_counter()
     label = pairs["train"].features["label"]
-    model = load_model(
-        checkpoint,
-        num_labels=label.num_classes,
-        label_names=label.names,
-        seed=spec.training.seed,
-        vocab_size=len(tokenizer),
-    )
+    model, load_seconds = load_classifier(checkpoint, tokenizer, label, spec.training.seed)
     return train_and_evaluate(
         spec,
         checkpoint=checkpoint,
@@ -99,7 +92,7 @@ def run(
         tokenizer=tokenizer,
         encoded=encoded,
         collator=strategy.collator(tokenizer),
-        model_load_seconds=time.perf_counter() - started,
+        model_load_seconds=load_seconds,
         report=report,
         show_progress_bar=show_progress_bar,
     )
@@ -113,6 +106,7 @@ def training_arguments(spec: CaseSpec, output_dir: str, **extra: Any) -> Any:
     from ftbench.padding import get_strategy
 
     t = spec.training
+    periodic = t.target_accuracy is not None and t.evaluate and t.evaluations > 0
     return TrainingArguments(
         output_dir=output_dir,
         num_train_epochs=t.epochs,
@@ -123,7 +117,10 @@ def training_arguments(spec: CaseSpec, output_dir: str, **extra: Any) -> Any:
         weight_decay=t.weight_decay,
         warmup_steps=t.warmup,
         seed=t.seed,
-        eval_strategy="no",  # evaluation runs once, after training, so timing excludes it
+        # Evaluation runs after training, and periodically only to time a target accuracy
+        # (the timer leaves those evaluations out).
+        eval_strategy="steps" if periodic else "no",
+        eval_steps=1 / t.evaluations if periodic else None,  # below 1: a share of all steps
         save_strategy="no",
         logging_strategy="steps",
         logging_steps=10,
@@ -160,10 +157,10 @@ def train_and_evaluate(
     import torch
     from transformers import Trainer
 
-    from ftbench.callbacks import LossGuard, Progress, RoundGate, StepTimer
+    from ftbench.callbacks import LossGuard, Progress, RoundGate, StepTimer, TimeToAccuracy
     from ftbench.checkpoints import num_parameters
-    from ftbench.devices import environment
-    from ftbench.metrics import compute_metrics, rate_spread
+    from ftbench.devices import environment, peak_flops
+    from ftbench.metrics import compute_metrics, rate_spread, utilisation
     from ftbench.padding import PaddingCounter
 
     setup_started = time.perf_counter()
@@ -176,6 +173,10 @@ def train_and_evaluate(
     gate = RoundGate(spec.device) if benchmark is not None else None
     if gate is not None:
         extra_callbacks.append(gate)
+    target = spec.training.target_accuracy if spec.training.evaluate else None
+    tta = TimeToAccuracy(target, counter) if target is not None else None
+    if tta is not None:
+        extra_callbacks.append(tta)
     with tempfile.TemporaryDirectory(prefix="ftbench-") as output_dir:
         args = training_arguments(spec, output_dir, disable_tqdm=not show_progress_bar)
         trainer = Trainer(
@@ -222,6 +223,18 @@ def train_and_evaluate(
         memory = timer.peak_memory()
 
     window = timer.summary()
+    peak, peak_source = peak_flops(spec.device)
+    config = model.config
+    load = utilisation(
+        non_embedding_parameters=num_parameters(model)["non_embedding"],
+        layers=config.num_hidden_layers,
+        hidden=config.hidden_size,
+        real_tokens=window["real_tokens"],
+        samples=window["timed_samples"],
+        seconds=window["timed_seconds"],
+        peak_flops_per_second=peak,
+        peak_source=peak_source,
+    )
     return _result(
         spec,
         checkpoint=checkpoint,
@@ -238,6 +251,13 @@ def train_and_evaluate(
         training_arguments=args.to_dict(),
         parameters=num_parameters(model),
         environment=environment(spec.device, spec.profile),
+        utilisation=load,
+        time_to_accuracy=tta.summary() if tta is not None else None,
+        model_shape={
+            "layers": config.num_hidden_layers,
+            "hidden": config.hidden_size,
+            "heads": config.num_attention_heads,
+        },
     )
 
 
@@ -277,6 +297,9 @@ def _result(
     training_arguments: dict[str, Any],
     parameters: dict[str, int],
     environment: dict[str, Any],
+    utilisation: dict[str, Any],
+    time_to_accuracy: dict[str, Any] | None,
+    model_shape: dict[str, int],
 ) -> CaseResult:
     from ftbench.results import CaseResult
 
@@ -316,6 +339,8 @@ def _result(
             "real_tokens": real,
             "padded_tokens": padded,
             "efficiency": real / padded if padded else None,
+            "mean_real_length": real / window["timed_samples"],
+            "mean_padded_length": padded / window["timed_samples"],
             "max_length": spec.max_length,
         },
         memory=memory,
@@ -325,7 +350,9 @@ def _result(
             "recipe": asdict(spec.training),
             "arguments": training_arguments,
         },
-        checkpoint={**checkpoint.describe(), "parameters": parameters},
+        checkpoint={**checkpoint.describe(), "parameters": parameters, "shape": model_shape},
+        utilisation=utilisation,
+        time_to_accuracy=time_to_accuracy,
         environment=environment,
         accuracy_meaningful=not checkpoint.random_init and spec.training.evaluate,
         notes=notes,

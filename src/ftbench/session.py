@@ -7,7 +7,6 @@ is imported until a benchmark case is collected.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,9 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ftbench.case import Case
-from ftbench.devices import DEVICES, PRECISIONS
 from ftbench.errors import ConfigError, FtbenchError, RegressionError
-from ftbench.padding import STRATEGIES
 
 if TYPE_CHECKING:
     from ftbench.baselines import BaselineStore, Tolerance
@@ -27,56 +24,6 @@ if TYPE_CHECKING:
     from ftbench.results import CaseResult, RunStore
 
 
-# -- option types: argparse calls them, so a bad value is a usage error naming the option -------
-
-
-def list_of(kind: Callable[[str], Any], length: int | None = None) -> Callable[[str], list]:
-    def parse(text: str) -> list:
-        values = [kind(v.strip()) for v in text.split(",") if v.strip()]
-        if not values or (length is not None and len(values) != length):
-            raise ValueError(text)
-        return values
-
-    parse.__name__ = f"comma-separated list{f' of {length}' if length else ''}"
-    return parse
-
-
-def choices_of(allowed: Iterable[str], what: str) -> Callable[[str], list[str]]:
-    allowed = tuple(allowed)
-
-    def parse(text: str) -> list[str]:
-        import argparse
-
-        values = list_of(str)(text)
-        unknown = [v for v in values if v not in allowed]
-        if unknown:
-            raise argparse.ArgumentTypeError(
-                f"unknown {what} {', '.join(unknown)}; choose from {', '.join(allowed)}"
-            )
-        return values
-
-    return parse
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError(text)
-    return value
-
-
-def float_value(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
-    return value
-
-
-padding_names = choices_of(STRATEGIES, "padding strategy")
-PRECISIONS_AND_DEVICES = {
-    "devices": choices_of(DEVICES, "device"),
-    "precisions": choices_of(PRECISIONS, "precision"),
-}
 OVERRIDE_OPTIONS = {
     "checkpoints": "ftb_checkpoint",
     "paddings": "ftb_padding",
@@ -254,21 +201,13 @@ class FtbSession:
             [base + i for i in range(count)] if has_accuracy and job.training.evaluate else [base]
         )
 
-    def fresh_model(self, checkpoint: Checkpoint, seed: int) -> dict[str, Any]:
-        import time
+    def fresh_model(self, checkpoint: Checkpoint, tokenizer: Any, seed: int) -> dict[str, Any]:
+        """Another seed, or a re-measure: a new model, never one that has trained already."""
+        from ftbench.checkpoints import load_classifier
 
-        from ftbench.checkpoints import load_model, load_tokenizer
-
-        started = time.perf_counter()
         label = self.pairs()["train"].features["label"]
-        model = load_model(
-            checkpoint,
-            num_labels=label.num_classes,
-            label_names=label.names,
-            seed=seed,
-            vocab_size=len(load_tokenizer(checkpoint)),
-        )
-        return {"model": model, "model_load_seconds": time.perf_counter() - started}
+        model, seconds = load_classifier(checkpoint, tokenizer, label, seed)
+        return {"model": model, "model_load_seconds": seconds}
 
     # -- baselines -------------------------------------------------------------------------------
 
@@ -365,7 +304,12 @@ class FtbSession:
             for line in self.baseline_report:
                 reporter.write_line(line, red=True, bold=True)
             return
-        from ftbench.report import cases_table
+        from ftbench.report import (
+            cases_table,
+            format_padding_table,
+            padding_table,
+            time_to_accuracy_table,
+        )
 
         reporter.section("ftbench results")
         results = [r for _, r in self.results]
@@ -376,6 +320,21 @@ class FtbSession:
         )
         for line in table.to_string(index=False).splitlines():
             reporter.write_line(line, red="REGRESSED" in line)
+        padding = [r for r in results if r.job == "throughput"]
+        if padding:
+            reporter.write_line("")
+            reporter.write_line(
+                "padding strategies (median and IQR over timed rounds; speedup and its ceiling, "
+                "the ratio of padding efficiencies, are against static padding):"
+            )
+            for line in format_padding_table(padding_table(padding)).splitlines():
+                reporter.write_line(line)
+        tta = time_to_accuracy_table(results)
+        if not tta.empty:
+            reporter.write_line("")
+            reporter.write_line("time to accuracy (training time only, evaluation left out):")
+            for line in tta.to_string(index=False).splitlines():
+                reporter.write_line(line)
         for _, result in self.results:
             for note in result.notes:
                 reporter.write_line(f"note: {result.case_id}: {note}")

@@ -1,0 +1,63 @@
+"""Planted regressions for checking ftbench's gates: a pytest plugin that ftbench never ships.
+
+Each is switched on by an environment variable; none changes anything when they are unset.
+
+    FTB_PLANT_SLEEP=0.3                 sleep this many seconds in every training step
+    FTB_PLANT_SHUFFLED_EVAL=1           evaluate on a shuffled-label copy of validation
+    FTB_PLANT_NO_ATTENTION_MASK=1       a collator that drops the attention mask
+    FTB_PLANT_NAN=1                     a NaN training loss
+
+On the real benchmark (a learning rate 100 times too high needs no plant:
+`--ftb-learning-rate 0.01` on the smoke profile):
+
+    FTB_PLANT_NO_ATTENTION_MASK=1 PYTHONPATH=scripts pytest -p ftb_plants bench/ \\
+        -k test_finetune --ftb-data-dir ../shared/data/glue
+
+tests/test_gates.py loads this file as the conftest of its pytester runs.
+"""
+
+import os
+import random
+import time
+
+import ftbench.callbacks
+import ftbench.data
+import ftbench.padding
+
+SLEEP = float(os.environ.get("FTB_PLANT_SLEEP", "0"))
+if SLEEP:
+    step_end = ftbench.callbacks.StepTimer.on_step_end
+
+    def slow_step_end(self, *args, **kwargs):
+        time.sleep(SLEEP)
+        return step_end(self, *args, **kwargs)
+
+    ftbench.callbacks.StepTimer.on_step_end = slow_step_end
+
+if os.environ.get("FTB_PLANT_SHUFFLED_EVAL"):
+    tokenize = ftbench.data.tokenize_pairs
+
+    def shuffled(*args, **kwargs):
+        encoded = tokenize(*args, **kwargs)
+        labels = list(encoded["validation"]["label"])
+        random.Random(0).shuffle(labels)
+        validation = encoded["validation"].remove_columns("label").add_column("label", labels)
+        encoded["validation"] = validation
+        return encoded
+
+    ftbench.data.tokenize_pairs = shuffled
+
+if os.environ.get("FTB_PLANT_NO_ATTENTION_MASK"):
+    collator = ftbench.padding.PaddingStrategy.collator
+
+    def maskless(self, tokenizer):
+        base = collator(self, tokenizer)
+        return lambda features: {k: v for k, v in base(features).items() if k != "attention_mask"}
+
+    ftbench.padding.PaddingStrategy.collator = maskless
+
+if os.environ.get("FTB_PLANT_NAN"):
+    from transformers import Trainer
+
+    compute_loss = Trainer.compute_loss
+    Trainer.compute_loss = lambda self, *a, **k: compute_loss(self, *a, **k) * float("nan")

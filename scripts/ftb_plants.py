@@ -2,13 +2,14 @@
 
 Each is switched on by an environment variable; none changes anything when they are unset.
 
+    FTB_PLANT_LR_FACTOR=100             train with the learning rate multiplied by this
     FTB_PLANT_SLEEP=0.3                 sleep this many seconds in every training step
     FTB_PLANT_SHUFFLED_EVAL=1           evaluate on a shuffled-label copy of validation
     FTB_PLANT_NO_ATTENTION_MASK=1       a collator that drops the attention mask
     FTB_PLANT_NAN=1                     a NaN training loss
 
-On the real benchmark (a learning rate 100 times too high needs no plant:
-`--ftb-learning-rate 0.01` on the smoke profile):
+The recipe each record states stays the profile's: the plants act like a silent bug in a
+library, which is what the baseline gates are there to catch. On the real benchmark:
 
     FTB_PLANT_NO_ATTENTION_MASK=1 PYTHONPATH=scripts pytest -p ftb_plants bench/ \\
         -k test_finetune --ftb-data-dir ../shared/data/glue
@@ -23,6 +24,19 @@ import time
 import ftbench.callbacks
 import ftbench.data
 import ftbench.padding
+
+LR_FACTOR = float(os.environ.get("FTB_PLANT_LR_FACTOR", "0"))
+if LR_FACTOR:
+    import ftbench.runner
+
+    make_arguments = ftbench.runner.training_arguments
+
+    def scaled_arguments(*args, **kwargs):
+        arguments = make_arguments(*args, **kwargs)
+        arguments.learning_rate *= LR_FACTOR
+        return arguments
+
+    ftbench.runner.training_arguments = scaled_arguments
 
 SLEEP = float(os.environ.get("FTB_PLANT_SLEEP", "0"))
 if SLEEP:
@@ -60,4 +74,10 @@ if os.environ.get("FTB_PLANT_NAN"):
     from transformers import Trainer
 
     compute_loss = Trainer.compute_loss
-    Trainer.compute_loss = lambda self, *a, **k: compute_loss(self, *a, **k) * float("nan")
+
+    def nan_loss(self, model, inputs, return_outputs=False, **kwargs):
+        if return_outputs:  # evaluation
+            return compute_loss(self, model, inputs, return_outputs=True, **kwargs)
+        return compute_loss(self, model, inputs, **kwargs) * float("nan")
+
+    Trainer.compute_loss = nan_loss

@@ -14,6 +14,7 @@ from ftbench.baselines import (
     gate,
     metric_stats,
     parse_tolerance,
+    recipe_differences,
     regression_message,
     repro_differences,
     tolerances_with,
@@ -92,9 +93,7 @@ def test_throughput_is_relative_to_the_median_and_memory_is_an_upper_bound() -> 
 def test_regression_message_names_everything_a_reader_needs(entry: dict, tmp_path: Path) -> None:
     [verdict] = gate(CASE, {"eval_accuracy": 0.70}, entry, DEFAULT_TOLERANCES)
     environment = {**ENV, "versions": {"torch": "2.14.1", "transformers": "5.24.0"}}
-    message = regression_message(
-        CASE, [verdict], tmp_path / "smoke.json", entry, environment, {"learning_rate": 0.01}
-    )
+    message = regression_message(CASE, [verdict], tmp_path / "smoke.json", entry, environment)
     for part in (
         CASE,
         "eval_accuracy 0.7000 < bound 0.7600",
@@ -104,9 +103,15 @@ def test_regression_message_names_everything_a_reader_needs(entry: dict, tmp_pat
         "commit abc1234def",
         "recorded 2026-11-28T07:00:00+0000",
         "versions.torch 2.14.1 (baseline 2.13.0)",
-        "learning_rate 0.01 (baseline 0.0001)",
     ):
         assert part in message
+
+
+def test_another_recipe_is_named_and_the_seed_is_not(entry: dict) -> None:
+    assert recipe_differences({"learning_rate": 1e-4, "seed": 7}, entry) == []
+    assert recipe_differences({"learning_rate": 0.01, "seed": 42}, entry) == [
+        "learning_rate 0.01 (baseline 0.0001)"
+    ]
 
 
 def test_store_round_trip_and_atomic_update(tmp_path: Path, entry: dict) -> None:

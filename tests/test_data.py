@@ -136,7 +136,8 @@ def test_user_json_and_parquet_and_unlabelled_test(tmp_path: Path) -> None:
     rows = [{"sentence1": f"s{i}", "sentence2": f"t{i}", "label": i % 2} for i in range(6)]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     pd.DataFrame(rows).to_parquet(tmp_path / "dev.parquet")
-    pd.DataFrame(rows).drop(columns="label").to_csv(tmp_path / "test.csv", index=False)
+    test = pd.DataFrame(rows).assign(label=[-1, None, -1, None, -1, -1])  # unlabelled, Hub-style
+    test.to_csv(tmp_path / "test.csv", index=False)
     pairs = load_pairs(
         DataSource(
             train_file=str(tmp_path / "train.jsonl"),
@@ -148,6 +149,15 @@ def test_user_json_and_parquet_and_unlabelled_test(tmp_path: Path) -> None:
     assert pairs["train"].features["label"].names == list(MRPC_LABELS)
     assert pairs["validation"]["label"] == [0, 1, 0, 1, 0, 1]
     assert pairs["test"]["label"] == [-1] * 6
+
+
+def test_quoted_csv_header(tmp_path: Path) -> None:
+    for name in ("train.csv", "dev.csv"):
+        (tmp_path / name).write_text('"sentence1","sentence2","label"\n"a, b",c,1\nd,e,0\n')
+    source = DataSource(
+        train_file=str(tmp_path / "train.csv"), validation_file=str(tmp_path / "dev.csv")
+    )
+    assert load_pairs(source)["train"][0]["sentence1"] == "a, b"
 
 
 def test_user_files_need_both_train_and_validation(tmp_path: Path) -> None:

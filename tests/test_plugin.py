@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+# Imported before any pytester run: in-process runs drop the modules they import, and numpy and
+# pyarrow refuse to be imported twice in one process.
+import datasets  # noqa: F401
 import pytest
+import transformers  # noqa: F401
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "test_mrpc.py"
 
@@ -42,14 +46,14 @@ def test_options_sit_in_one_group_with_defaults(pytester: pytest.Pytester) -> No
 
 
 def test_ids_read_like_the_matrix_and_k_selects(bench: pytest.Pytester) -> None:
-    result = bench.runpytest_subprocess(
+    result = bench.runpytest_inprocess(
         "--collect-only", "-q", "--ftb-profile", "smoke", "-k", "dynamic and not x8"
     )
     result.stdout.fnmatch_lines(
         ["test_bench.py::test_train_throughput[[]minilm-l6-dynamic-cpu-fp32[]]"]
     )
     assert "static" not in result.stdout.str()
-    full = bench.runpytest_subprocess("--collect-only", "-q", "--ftb-profile", "smoke")
+    full = bench.runpytest_inprocess("--collect-only", "-q", "--ftb-profile", "smoke")
     full.stdout.fnmatch_lines(
         [
             "test_bench.py::test_finetune[[]minilm-l6-bucketed-cpu-fp32[]]",
@@ -96,8 +100,8 @@ def test_cases_run_record_skip_and_summarise(
     assert "job 'finetune' is not selected" in text
     records = sorted(p.name for p in results.glob("runs/*/*.json"))
     assert records == [
-        "throughput-tiny-bert-dynamic-cpu-fp32.json",
-        "throughput-tiny-bert-static-cpu-fp32.json",
+        "throughput-tiny-bert-dynamic-cpu-fp32-seed42.json",
+        "throughput-tiny-bert-static-cpu-fp32-seed42.json",
     ]
 
 
@@ -123,12 +127,18 @@ def test_no_data_source_stops_with_one_clear_message(
             "ERROR: ftbench: unknown checkpoint 'nope'. Tried:*",
         ),
         (["--ftb-profile=smoke", "--ftb-max-steps=0"], "*--ftb-max-steps*invalid*"),
+        (["--ftb-job=pretrain"], "ERROR: --ftb-job: unknown job(s) [[]'pretrain'[]]*"),
+        (
+            ["--ftb-profile=smoke", "--ftb-max-steps=4"],
+            "*job 'throughput': 4 max steps leave nothing*",
+        ),
     ],
 )
 def test_bad_options_are_usage_errors(
     bench: pytest.Pytester, args: list[str], message: str, glue_dir: Path
 ) -> None:
-    result = bench.runpytest_subprocess(f"--ftb-data-dir={glue_dir}", *args)
+    # In process: these stop before any case runs, so nothing heavy leaks into this session.
+    result = bench.runpytest_inprocess(f"--ftb-data-dir={glue_dir}", *args)
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ftbench.data import DataSource
-from ftbench.errors import CaseOutOfMemoryError, NonFiniteLossError
+from ftbench.errors import CaseOutOfMemoryError, ConfigError, NonFiniteLossError
 from ftbench.profiles import Training
 from ftbench.results import RunStore, read_record
 from ftbench.runner import CaseSpec, run
@@ -127,9 +127,16 @@ def test_out_of_memory_names_the_case_and_batch_size(
         run(_spec(tiny_checkpoint), DataSource(data_dir=str(glue_dir)), show_progress_bar=False)
 
 
+def test_ftbench_run_refuses_an_absent_device(capsys) -> None:
+    from ftbench.cli import main
+
+    assert main(["run", "--device", "mps", "--data-dir", "nowhere"]) == 2
+    assert "ftbench: mps/fp32: no MPS device" in capsys.readouterr().err
+
+
 def test_too_few_steps_for_the_warm_up_is_explained(tiny_checkpoint: Path, glue_dir: Path) -> None:
     with pytest.raises(
-        RuntimeError, match="no steady-state window: training ran fewer than 3 steps"
+        ConfigError, match="no steady-state window: training ran fewer than 3 steps"
     ):
         run(
             _spec(tiny_checkpoint, max_steps=2),

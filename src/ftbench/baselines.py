@@ -310,7 +310,6 @@ def regression_message(
     baseline_file: Path,
     entry: dict[str, Any],
     current_environment: dict[str, Any] | None = None,
-    current_recipe: dict[str, Any] | None = None,
 ) -> str:
     lines = [f"{case_id}: regressed beyond noise:"]
     lines += [f"  {v.describe()}" for v in failed]
@@ -322,15 +321,18 @@ def regression_message(
         diff = environment_diff(fingerprint(current_environment), entry.get("environment") or {})
         if diff:
             lines.append("  environment differs from the baseline's: " + "; ".join(diff))
-    if current_recipe is not None and entry.get("recipe"):
-        now, then = recipe_of(current_recipe), recipe_of(entry["recipe"])
-        # The seed is the baseline's spread, not a difference worth naming.
-        diff = [
-            f"{k} {now[k]} (baseline {then[k]})" for k in now if k != "seed" and now[k] != then[k]
-        ]
-        if diff:
-            lines.append("  recipe differs from the baseline's: " + "; ".join(diff))
     return "\n".join(lines)
+
+
+def recipe_differences(current_recipe: dict[str, Any] | None, entry: dict[str, Any]) -> list[str]:
+    """What makes this run's recipe another experiment than the baseline's (seed aside).
+
+    Numbers from another recipe are not comparable, so such a case is reported, not gated.
+    """
+    if not entry.get("recipe"):
+        return []
+    now, then = recipe_of(current_recipe), recipe_of(entry["recipe"])
+    return [f"{k} {now[k]} (baseline {then[k]})" for k in now if k != "seed" and now[k] != then[k]]
 
 
 def repro_differences(result: CaseResult, entry: dict[str, Any]) -> list[str] | None:

@@ -10,6 +10,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ftbench.devices import synchronize
+from ftbench.errors import ConfigError
 from ftbench.padding import PaddingCounter
 
 
@@ -86,7 +87,7 @@ class StepTimer(TrainerCallback):
 
     def summary(self) -> dict[str, Any]:
         if self._start is None or self._end is None:
-            raise RuntimeError(
+            raise ConfigError(
                 f"no steady-state window: training ran fewer than {self.warmup_steps + 1} steps "
                 f"({self.warmup_steps} are warm-up); raise the step count or lower the warm-up"
             )
@@ -196,12 +197,18 @@ class Progress(TrainerCallback):
             )
 
 
+class TrainingEndedError(RuntimeError):
+    """Training stopped before a benchmark round was complete."""
+
+
 class RoundGate(TrainerCallback):
     """Holds Trainer's loop, run in a worker thread, at step boundaries.
 
     The caller then runs rounds of exactly N real training steps (`run_steps(N)`), which is
     what pytest-benchmark's `pedantic` times: the rounds are Trainer's own loop, data loading
-    and optimizer included, with the device synchronised at the end of each round.
+    and optimizer included, with the device synchronised at the end of each round. A round
+    starts after the next batch was fetched, and stops before the loop's logging; StepTimer's
+    window, which the gates use, covers both.
     """
 
     def __init__(self, device: str) -> None:
@@ -256,8 +263,11 @@ class RoundGate(TrainerCallback):
             self._cond.notify_all()
             while self._done_in_round < steps and self._alive:
                 self._cond.wait()
+            ended_early = self._done_in_round < steps
         if self._error is not None:
             raise self._error
+        if ended_early:  # e.g. the loss guard stopped training: no more rounds to time
+            raise TrainingEndedError(f"training ended {steps - self._done_in_round} steps early")
 
     def finish(self) -> Any:
         """Let the rest of training run unheld; return Trainer.train's output."""

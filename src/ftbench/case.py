@@ -66,6 +66,7 @@ class Case:
         )
         if benchmark is not None:
             benchmark.extra_info.update(_benchmark_info(result, spec))
+        _release(parts["model"], spec.device)
         self.session.record(self.nodeid, result)
         return result
 
@@ -83,7 +84,12 @@ class Case:
         self.session.set_status(self.spec.case_id, self._gate())
 
     def _gate(self) -> str:
-        from ftbench.baselines import gate, regression_message, repro_differences
+        from ftbench.baselines import (
+            gate,
+            recipe_differences,
+            regression_message,
+            repro_differences,
+        )
 
         store, hardware_id, profile = self.session.baseline_location(self.spec.device)
         entry = store.entry(hardware_id, profile, self.spec.case_id)
@@ -95,6 +101,12 @@ class Case:
                     "record one with --ftb-update-baselines"
                 )
             return "no baseline"
+        different = recipe_differences(self.results[0].training.get("recipe"), entry)
+        if different:
+            message = f"the baseline in {path} has another recipe: {'; '.join(different)}"
+            if self.session.config.getoption("ftb_require_baseline"):
+                raise BaselineError(f"{self.spec.case_id}: no comparable baseline: {message}")
+            return "not gated: " + message
         tolerances = self.session.tolerances
         values = self._values(self.results)
         verdicts = gate(self.spec.case_id, values, entry, tolerances)
@@ -104,10 +116,7 @@ class Case:
             failed, status = self._remeasure(failed, entry, tolerances)
         last = self.results[-1]
         if failed:
-            recipe = last.training.get("recipe")
-            message = regression_message(
-                self.spec.case_id, failed, path, entry, last.environment, recipe
-            )
+            message = regression_message(self.spec.case_id, failed, path, entry, last.environment)
             raise RegressionError(message)
         for result in self.results:
             differences = repro_differences(result, entry)
@@ -149,6 +158,18 @@ class Case:
             return others, f"within bounds on re-measure (first {first.value:.2f} samples/s)"
         retry[0].how += f"; first measurement {first.value:.4g}, re-measured {retry[0].value:.4g}"
         return [*others, retry[0]], "regressed"
+
+
+def _release(model: Any, device: str) -> None:
+    """Free a trained model's device memory, so the next seed's peak is its own."""
+    if device == "cuda":
+        import gc
+
+        import torch
+
+        model.to("cpu")
+        gc.collect()
+        torch.cuda.empty_cache()
 
 
 def _benchmark_info(result: CaseResult, spec: CaseSpec) -> dict[str, Any]:

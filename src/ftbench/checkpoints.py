@@ -228,6 +228,7 @@ def load_model(
         config=config,
         use_safetensors=True,
         trust_remote_code=False,
+        ignore_mismatched_sizes=True,  # a head for another label set is replaced, as intended
         local_files_only=hub_offline_reason() is not None,
     )
 

@@ -158,6 +158,7 @@ def _load_user_files(source: DataSource) -> DatasetDict:
             source.text_columns,
             source.label_column if has_label else None,
             pair_features(label),
+            unlabelled_ok=split == "test",
         )
     return _check_splits(DatasetDict(splits), files)
 
@@ -245,7 +246,9 @@ def _read_header(path: Path, delimiter: str) -> tuple[list[str], bool]:
     """
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            header = handle.readline().rstrip("\r\n").split(delimiter)
+            first = handle.readline().rstrip("\r\n")
+            # TSV (GLUE) has no quoting; a CSV header may quote its names.
+            header = first.split(delimiter) if delimiter == "\t" else next(csv.reader([first]), [])
             has_rows = False
             for number, line in enumerate(handle, start=2):
                 if not line.strip():
@@ -259,7 +262,7 @@ def _read_header(path: Path, delimiter: str) -> tuple[list[str], bool]:
                     )
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    if header == [""]:
+    if header in ([""], []):
         raise DataError(f"{path}: the file is empty (no header line)")
     return header, has_rows
 
@@ -279,12 +282,13 @@ def _to_pair_schema(
     text_columns: tuple[str, str] | list[str],
     label_column: str | None,
     features: Any,
+    unlabelled_ok: bool = False,
 ) -> Dataset:
     if len(table) == 0:
         raise DataError(f"{path}: the split is empty (a header but no rows)")
     label_feature = features["label"]
     if label_column is not None:
-        _check_labels(table, path, label_column, label_feature)
+        _check_labels(table, path, label_column, label_feature, unlabelled_ok)
     first, second = text_columns
 
     def to_pairs(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
@@ -310,6 +314,8 @@ def _to_pair_schema(
 
 
 def _label_id(value: Any, feature: ClassLabel) -> int:
+    if value is None:  # an unlabelled test row
+        return -1
     return feature.str2int(value) if isinstance(value, str) else int(value)
 
 
@@ -319,10 +325,14 @@ def _is_label(value: Any, allowed: set[Any]) -> bool:
     return value in allowed
 
 
-def _check_labels(table: Dataset, path: Path, column: str, feature: ClassLabel) -> None:
+def _check_labels(
+    table: Dataset, path: Path, column: str, feature: ClassLabel, unlabelled_ok: bool = False
+) -> None:
     allowed: set[Any] = set(range(feature.num_classes)) | set(feature.names)
+    if unlabelled_ok:  # test rows: -1 or blank, as the Hub's MRPC test split has
+        allowed |= {-1, None}
     for row, value in enumerate(table[column]):
-        if value is None or not _is_label(value, allowed):
+        if not _is_label(value, allowed):
             raise DataError(
                 f"{path}: row {row + 1} has label {value!r} in column {column!r}, outside the "
                 f"class set {feature.names} (ids 0..{feature.num_classes - 1})"

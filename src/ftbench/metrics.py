@@ -10,10 +10,10 @@ from statistics import median
 from typing import Any
 
 
-def classification_metrics(predictions: Any, labels: Any) -> dict[str, float]:
+def classification_metrics(predictions: Any, labels: Any, num_labels: int = 2) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, f1_score
 
-    average = "binary" if len(set(labels.tolist()) | set(predictions.tolist())) <= 2 else "macro"
+    average = "binary" if num_labels == 2 else "macro"
     return {
         "accuracy": float(accuracy_score(labels, predictions)),
         "f1": float(f1_score(labels, predictions, average=average, zero_division=0)),
@@ -25,7 +25,7 @@ def compute_metrics(eval_prediction: Any) -> dict[str, float]:
     logits, labels = eval_prediction.predictions, eval_prediction.label_ids
     if isinstance(logits, tuple):
         logits = logits[0]
-    return classification_metrics(logits.argmax(-1), labels)
+    return classification_metrics(logits.argmax(-1), labels, num_labels=logits.shape[-1])
 
 
 def rate_spread(step_seconds: list[float], step_samples: list[int]) -> dict[str, float] | None:

@@ -195,6 +195,21 @@ def apply_overrides(profile: Profile, **overrides: Any) -> Profile:
     )
 
 
+def check_job(job: Job) -> None:
+    """Refuse step counts that leave nothing to time, before any model is loaded."""
+    t = job.training
+    if t.max_steps <= 0:
+        return
+    needed = t.timing_warmup_steps + (t.steps_per_round if job.name == "throughput" else 1)
+    if t.max_steps < needed:
+        raise ConfigError(
+            f"job {job.name!r}: {t.max_steps} max steps leave nothing to time: it needs at "
+            f"least {needed} ({t.timing_warmup_steps} warm-up"
+            + (f" + one round of {t.steps_per_round}" if job.name == "throughput" else " + 1")
+            + ")"
+        )
+
+
 def _flag(override: str) -> str:
     name = {"checkpoints": "checkpoint"}.get(override, override)
     return "--ftb-" + name.replace("_", "-")

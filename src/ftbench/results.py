@@ -138,6 +138,14 @@ class RunStore:
         return cls(Path(results_dir) / "runs" / run_id)
 
     def write(self, result: CaseResult) -> Path:
-        return write_json_atomic(
-            self.directory / record_filename(result.case_id), result.to_record()
+        """One file per measurement: seeds and re-measures of a case never overwrite each other."""
+        seed = result.training.get("seed")
+        stem = record_filename(result.case_id)[: -len(".json")] + (
+            f"-seed{seed}" if seed is not None else ""
         )
+        path = self.directory / f"{stem}.json"
+        attempt = 1
+        while path.exists():
+            attempt += 1
+            path = self.directory / f"{stem}-{attempt}.json"
+        return write_json_atomic(path, result.to_record())

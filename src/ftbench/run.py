@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
 
 def _run(args: argparse.Namespace):
     from ftbench.data import DataSource
+    from ftbench.devices import device_problem, precision_problem
+    from ftbench.errors import ConfigError
     from ftbench.profiles import Training, get_profile
     from ftbench.results import RunStore
     from ftbench.runner import CaseSpec, run
@@ -89,11 +91,17 @@ def _run(args: argparse.Namespace):
         training=training,
         profile=args.profile,
     )
+    problem = device_problem(spec.device) or precision_problem(spec.device, spec.precision)
+    if problem:
+        raise ConfigError(f"{spec.device}/{spec.precision}: {problem}")
+    columns = tuple(c.strip() for c in args.text_columns.split(","))
+    if len(columns) != 2:
+        raise ConfigError(f"--text-columns needs two names, A,B; got {args.text_columns!r}")
     source = DataSource(
         data_dir=args.data_dir,
         train_file=args.train_file,
         validation_file=args.validation_file,
-        text_columns=tuple(args.text_columns.split(",")),
+        text_columns=columns,
         label_column=args.label_column,
     )
     result = run(spec, source, report=lambda line: print(line, flush=True), show_progress_bar=False)

@@ -98,7 +98,7 @@ def run(
     )
 
 
-def training_arguments(spec: CaseSpec, output_dir: str, **extra: Any) -> Any:
+def training_arguments(spec: CaseSpec, output_dir: str, train_size: int = 0, **extra: Any) -> Any:
     """The TrainingArguments of a case: the profile's recipe, the padding's sampler, the device."""
     from transformers import TrainingArguments
 
@@ -107,6 +107,8 @@ def training_arguments(spec: CaseSpec, output_dir: str, **extra: Any) -> Any:
 
     t = spec.training
     periodic = t.target_accuracy is not None and t.evaluate and t.evaluations > 0
+    steps_per_epoch = math.ceil(train_size / t.batch_size) if train_size else 1
+    total_steps = t.max_steps if t.max_steps > 0 else math.ceil(steps_per_epoch * t.epochs)
     return TrainingArguments(
         output_dir=output_dir,
         num_train_epochs=t.epochs,
@@ -120,7 +122,7 @@ def training_arguments(spec: CaseSpec, output_dir: str, **extra: Any) -> Any:
         # Evaluation runs after training, and periodically only to time a target accuracy
         # (the timer leaves those evaluations out).
         eval_strategy="steps" if periodic else "no",
-        eval_steps=1 / t.evaluations if periodic else None,  # below 1: a share of all steps
+        eval_steps=max(1, math.ceil(total_steps / t.evaluations)) if periodic else None,
         save_strategy="no",
         logging_strategy="steps",
         logging_steps=10,
@@ -178,7 +180,9 @@ def train_and_evaluate(
     if tta is not None:
         extra_callbacks.append(tta)
     with tempfile.TemporaryDirectory(prefix="ftbench-") as output_dir:
-        args = training_arguments(spec, output_dir, disable_tqdm=not show_progress_bar)
+        args = training_arguments(
+            spec, output_dir, train_size=len(encoded["train"]), disable_tqdm=not show_progress_bar
+        )
         trainer = Trainer(
             model=model,
             args=args,
@@ -218,7 +222,13 @@ def train_and_evaluate(
         eval_seconds = 0.0
         if spec.training.evaluate:
             eval_started = time.perf_counter()
-            eval_metrics = trainer.evaluate()
+            try:
+                eval_metrics = trainer.evaluate()
+            except torch.OutOfMemoryError as exc:
+                raise CaseOutOfMemoryError(
+                    f"{spec.case_id}: out of memory on {spec.device} evaluating at batch size "
+                    f"{spec.training.eval_batch_size}. ({exc})"
+                ) from None
             eval_seconds = time.perf_counter() - eval_started
         memory = timer.peak_memory()
 
@@ -269,6 +279,8 @@ def _train_in_rounds(trainer: Any, gate: Any, benchmark: Any, training: Training
             f"benchmark rounds need max steps ({training.max_steps}) of at least the warm-up "
             f"({training.timing_warmup_steps}) plus one round ({training.steps_per_round} steps)"
         )
+    from ftbench.callbacks import TrainingEndedError
+
     gate.start(trainer.train)
     try:
         gate.run_steps(training.timing_warmup_steps)
@@ -279,6 +291,8 @@ def _train_in_rounds(trainer: Any, gate: Any, benchmark: Any, training: Training
             iterations=1,
             warmup_rounds=0,  # the warm-up steps above already ran
         )
+    except TrainingEndedError:
+        pass  # the loss guard's verdict, checked after training, says why
     finally:
         output = gate.finish()
     return output

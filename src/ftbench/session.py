@@ -54,6 +54,7 @@ class FtbSession:
         self._hardware: dict[str, str] = {}
         self._staged: dict[tuple[str, str], dict[str, Any]] = {}
         self.baseline_report: list[str] = []
+        self._usage_error: pytest.UsageError | None = None
         name = config.getoption("ftb_profile")
         from ftbench.profiles import PROFILES
 
@@ -61,13 +62,22 @@ class FtbSession:
             raise pytest.UsageError(
                 f"--ftb-profile: unknown profile {name!r}; choose from {', '.join(PROFILES)}, auto"
             )
+        known = sorted({job.name for p in PROFILES.values() for job in p.jobs})
+        unknown = [j for j in config.getoption("ftb_job") or () if j not in known]
+        if unknown:
+            raise pytest.UsageError(f"--ftb-job: unknown job(s) {unknown}; choose from {known}")
 
     # -- configuration ---------------------------------------------------------------------------
 
     @property
     def profile(self) -> Profile:
         if self._profile is None:
-            from ftbench.profiles import apply_overrides, default_profile_name, get_profile
+            from ftbench.profiles import (
+                apply_overrides,
+                check_job,
+                default_profile_name,
+                get_profile,
+            )
 
             name = self.config.getoption("ftb_profile")
             overrides = {k: self.config.getoption(v) for k, v in OVERRIDE_OPTIONS.items()}
@@ -80,6 +90,8 @@ class FtbSession:
                 self._profile = apply_overrides(profile, **overrides)
                 for job in overrides["jobs"] or ():
                     profile.job(job)
+                for job in self._profile.jobs:
+                    check_job(job)
             except ConfigError as exc:
                 raise pytest.UsageError(f"ftbench: {exc}") from None
         return self._profile
@@ -118,7 +130,14 @@ class FtbSession:
 
         marker = metafunc.definition.get_closest_marker("ftbench")
         wanted = marker.args[0] if marker and marker.args else None
-        if wanted not in self.profile.job_names():
+        try:
+            profile = self.profile
+        except pytest.UsageError as exc:
+            # Raised here it would read as a collection error; preflight reports it cleanly.
+            self._usage_error = exc
+            metafunc.parametrize("ftb_checkpoint", [pytest.param(None, id="unusable-options")])
+            return
+        if wanted not in profile.job_names():
             # One skipped case, so the job shows up in the report with the reason.
             reason = f"job {wanted!r} is not selected in profile {self.profile.name!r}"
             unselected = pytest.param(
@@ -138,6 +157,8 @@ class FtbSession:
 
     def preflight(self, items: list[pytest.Item]) -> None:
         """Fail the whole run early, with one message, on unusable data, checkpoints, baselines."""
+        if self._usage_error is not None:
+            raise self._usage_error
         if self.config.option.collectonly:
             return
         from ftbench.devices import device_problem

@@ -3,7 +3,8 @@
 Each is switched on by an environment variable; none changes anything when they are unset.
 
     FTB_PLANT_LR_FACTOR=100             train with the learning rate multiplied by this
-    FTB_PLANT_SLEEP=0.3                 sleep this many seconds in every training step
+    FTB_PLANT_SLEEP=0.2                 sleep this many seconds in every training step
+    FTB_PLANT_SLOWDOWN=0.3              then make every step this much slower still (30%)
     FTB_PLANT_SHUFFLED_EVAL=1           evaluate on a shuffled-label copy of validation
     FTB_PLANT_NO_ATTENTION_MASK=1       a collator that drops the attention mask
     FTB_PLANT_NAN=1                     a NaN training loss
@@ -39,11 +40,17 @@ if LR_FACTOR:
     ftbench.runner.training_arguments = scaled_arguments
 
 SLEEP = float(os.environ.get("FTB_PLANT_SLEEP", "0"))
-if SLEEP:
+SLOWDOWN = float(os.environ.get("FTB_PLANT_SLOWDOWN", "0"))
+if SLEEP or SLOWDOWN:
     step_end = ftbench.callbacks.StepTimer.on_step_end
+    last = [None]
 
     def slow_step_end(self, *args, **kwargs):
-        time.sleep(SLEEP)
+        # The step's own work since the last step ended, then the plant's "work", then the
+        # slowdown as a share of both: a 30% slowdown makes every step 1.3 times as long.
+        work = time.perf_counter() - last[0] if last[0] is not None else 0.0
+        time.sleep(SLEEP + SLOWDOWN * (work + SLEEP))
+        last[0] = time.perf_counter()
         return step_end(self, *args, **kwargs)
 
     ftbench.callbacks.StepTimer.on_step_end = slow_step_end

@@ -1,7 +1,7 @@
 """Shared fixtures for the unit tests: a tiny random BERT and GLUE-format files in tmp_path.
 
-    pytest tests/                 # everything here, about 2 minutes on 2 CPU cores
-    pytest tests/ -m "not slow"   # without the tests that read ../shared/data or train
+    pytest tests/                 # the unit tier, under 3 minutes on 2 CPU cores
+    pytest tests/ -m slow         # the slow tier: the throughput gate's timed plants
 
 The tiny model is a config override of a real architecture (BERT), saved as safetensors with
 the bundled bert-base-uncased vocabulary, so it loads through the same code as any checkpoint.

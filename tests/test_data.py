@@ -188,7 +188,6 @@ def test_static_padding_pads_at_tokenize_time_and_is_cached(
     assert again["train"].cache_files == dynamic["train"].cache_files
 
 
-@pytest.mark.slow
 def test_hf_course_facts_on_the_real_mrpc(shared_glue: Path) -> None:
     """The HF course's MRPC walkthrough: pair lengths, and dynamic padding's batch shape."""
     from transformers import DataCollatorWithPadding

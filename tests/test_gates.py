@@ -42,7 +42,7 @@ def suite(
     ]  # fmt: skip
 
     def run(*args: str, **env: str) -> pytest.RunResult:
-        for name in ("LR_FACTOR", "SLEEP", "SHUFFLED_EVAL", "NO_ATTENTION_MASK", "NAN"):
+        for name in ("LR_FACTOR", "SLEEP", "SLOWDOWN", "SHUFFLED_EVAL", "NO_ATTENTION_MASK", "NAN"):
             monkeypatch.delenv(f"FTB_PLANT_{name}", raising=False)
         for name, value in env.items():
             monkeypatch.setenv(f"FTB_PLANT_{name}", value)
@@ -105,19 +105,20 @@ def test_accuracy_gates_pass_reruns_and_catch_planted_regressions(suite) -> None
     assert path.read_text() == before
 
 
-THROUGHPUT = ("--ftb-job=throughput", "--ftb-max-steps=11")  # 3 warm-up, 4 rounds of 2 steps
-STEP = 0.2  # seconds of planted "work" per step, so the tiny model's own noise is negligible
+# 3 warm-up steps, then 3 rounds of 2; batches of 4 keep the tiny model's own time (and noise)
+# small next to the planted 0.5 s of "work" per step.
+THROUGHPUT = ("--ftb-job=throughput", "--ftb-max-steps=9", "--ftb-batch-size=4")
+STEP = "0.5"
 
 
+@pytest.mark.slow  # about 80 s of planted, timed steps: `pytest tests/ -m slow`
 def test_throughput_gate_catches_30_percent_not_3_percent(suite) -> None:
-    suite(*THROUGHPUT, "--ftb-update-baselines", SLEEP=str(STEP)).assert_outcomes(
-        passed=1, skipped=1
-    )
+    suite(*THROUGHPUT, "--ftb-update-baselines", SLEEP=STEP).assert_outcomes(passed=1, skipped=1)
 
-    slightly = suite(*THROUGHPUT, SLEEP=str(STEP * 1.03))
+    slightly = suite(*THROUGHPUT, SLEEP=STEP, SLOWDOWN="0.03")
     slightly.assert_outcomes(passed=1, skipped=1)
 
-    slowed = suite(*THROUGHPUT, SLEEP=str(STEP * 1.3))
+    slowed = suite(*THROUGHPUT, SLEEP=STEP, SLOWDOWN="0.3")
     slowed.assert_outcomes(failed=1, skipped=1)
     slowed.stdout.fnmatch_lines(
         [

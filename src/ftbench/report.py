@@ -97,6 +97,7 @@ def padding_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "device": device_label(r),
+                "run": r.run_id or "",
                 "checkpoint": r.axes.get("checkpoint"),
                 "precision": r.axes.get("precision"),
                 "padding": r.axes.get("padding"),
@@ -119,7 +120,7 @@ def padding_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
                 o
                 for o in rows
                 if o["padding"] == "static"
-                and all(o[k] == row[k] for k in ("device", "checkpoint", "precision"))
+                and all(o[k] == row[k] for k in ("device", "run", "checkpoint", "precision"))
             ),
             None,
         )
@@ -131,7 +132,13 @@ def padding_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
         row["share of ceiling"] = row["speedup"] / row["ceiling"]
     order = {name: i for i, name in enumerate(PADDING_ORDER)}
     rows.sort(
-        key=lambda r: (r["device"], r["checkpoint"], r["precision"], order.get(r["padding"], 99))
+        key=lambda r: (
+            r["device"],
+            r["run"],
+            r["checkpoint"],
+            r["precision"],
+            order.get(r["padding"], 99),
+        )  # fmt: skip
     )
     return rows
 
@@ -166,7 +173,7 @@ def format_padding_table(table: pd.DataFrame) -> str:
         }
     )
     columns = [
-        "device", "checkpoint", "precision", "padding", "samples/s (IQR)", "tokens/s",
+        "device", "run", "checkpoint", "precision", "padding", "samples/s (IQR)", "tokens/s",
         "efficiency", "speedup", "ceiling", "share of ceiling", "peak MiB", "MFU",
     ]  # fmt: skip
     return shown[columns].to_string(index=False)
@@ -182,7 +189,10 @@ def hardware_table(results: list[CaseResult]) -> pd.DataFrame:
     rows = padding_table(results)
     if rows.empty:
         return rows
-    rows["row"] = rows["device"] + " " + rows["checkpoint"].map(_short) + " " + rows["precision"]
+    rows["row"] = (
+        rows["device"] + " " + rows["run"] + " " + rows["checkpoint"].map(_short) + " "
+        + rows["precision"]
+    )  # fmt: skip
     rate = rows.pivot_table(index="row", columns="padding", values="samples/s", aggfunc="median")
     speed = rows.pivot_table(index="row", columns="padding", values="speedup", aggfunc="median")
     columns = [p for p in PADDING_ORDER if p in rate.columns]
@@ -243,7 +253,10 @@ def load_runs(directories: list[Path]) -> tuple[list[CaseResult], list[str]]:
     for directory in directories:
         records, skipped = read_run(Path(directory))
         notes += skipped
-        results += [CaseResult.from_record(r) for r in records]
+        for record in records:
+            result = CaseResult.from_record(record)
+            result.run_id = result.run_id or Path(directory).name
+            results.append(result)
     if not results:
         raise FtbenchError("no records to report on")
     return results, notes
@@ -320,6 +333,8 @@ def _charts(padding: pd.DataFrame, directory: Path) -> list[Path]:
 
     padding = padding.assign(
         label=padding["device"]
+        + "\n"
+        + padding["run"]
         + "\n"
         + padding["checkpoint"].map(_short)
         + " "

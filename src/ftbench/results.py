@@ -39,6 +39,7 @@ class CaseResult:
     utilisation: dict[str, Any] = field(default_factory=dict)
     time_to_accuracy: dict[str, Any] | None = None
     accuracy_meaningful: bool = True
+    run_id: str | None = None  # the run directory's name: tells runs on one machine apart
     notes: list[str] = field(default_factory=list)
     created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
@@ -148,4 +149,5 @@ class RunStore:
         while path.exists():
             attempt += 1
             path = self.directory / f"{stem}-{attempt}.json"
+        result.run_id = self.directory.name
         return write_json_atomic(path, result.to_record())

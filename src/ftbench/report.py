@@ -361,13 +361,12 @@ def _charts(padding: pd.DataFrame, directory: Path) -> list[Path]:
         ]
         ax.bar(xs, rows["samples/s"], width, yerr=errors, capsize=3, label=strategy)
     ax.set_xticks([g + width * (len(strategies) - 1) / 2 for g in range(len(groups))], groups)
-    ax.set_ylabel("train samples/s (median, IQR over rounds)")
-    ax.set_title("Training throughput by padding strategy")
-    ax.legend()
-    fig.tight_layout()
-    made.append(directory / "throughput_by_padding.png")
-    fig.savefig(made[-1], dpi=120)
-    plt.close(fig)
+    made.append(
+        _finish(
+            fig, ax, "train samples/s (median, IQR over rounds)",
+            "Training throughput by padding strategy", directory / "throughput_by_padding.png",
+        )
+    )  # fmt: skip
 
     with_ceiling = padding.dropna(subset=["speedup"])
     if not with_ceiling.empty:
@@ -380,11 +379,22 @@ def _charts(padding: pd.DataFrame, directory: Path) -> list[Path]:
         )
         ax.axhline(1.0, color="grey", linewidth=0.8)
         ax.set_xticks(list(xs), labels, fontsize=7)
-        ax.set_ylabel("× static padding")
-        ax.set_title("Speedup over static padding, against its ceiling")
-        ax.legend()
-        fig.tight_layout()
-        made.append(directory / "speedup_vs_ceiling.png")
-        fig.savefig(made[-1], dpi=120)
-        plt.close(fig)
+        made.append(
+            _finish(
+                fig, ax, "× static padding", "Speedup over static padding, against its ceiling",
+                directory / "speedup_vs_ceiling.png",
+            )
+        )  # fmt: skip
     return made
+
+
+def _finish(fig: Any, ax: Any, ylabel: str, title: str, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -138,7 +138,7 @@ def padding_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
             r["checkpoint"],
             r["precision"],
             order.get(r["padding"], 99),
-        )  # fmt: skip
+        )
     )
     return rows
 

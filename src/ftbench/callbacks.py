@@ -322,9 +322,6 @@ class TimeToAccuracy(TrainerCallback):
         if self.reached is None and point["eval_accuracy"] >= self.target:
             self.reached = point
 
-    def eval_seconds(self) -> float:
-        return self._eval_seconds
-
     def summary(self) -> dict[str, Any]:
         return {
             "target_accuracy": self.target,

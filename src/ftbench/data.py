@@ -387,19 +387,3 @@ def tokenize_pairs(
             for split in ("train", "validation")
         }
     )
-
-
-def length_stats(encoded: Dataset) -> dict[str, float]:
-    """Real (unpadded) token counts per example: what padding efficiency is measured against."""
-    import numpy as np
-
-    column = "attention_mask" if "attention_mask" in encoded.column_names else "input_ids"
-    lengths = np.array(
-        [int(sum(m)) if column == "attention_mask" else len(m) for m in encoded[column]]
-    )
-    return {
-        "examples": int(lengths.size),
-        "mean": float(lengths.mean()),
-        "median": float(np.median(lengths)),
-        "max": int(lengths.max()),
-    }

@@ -88,6 +88,17 @@ def test_accuracy_gates_pass_reruns_and_catch_planted_regressions(suite) -> None
     )
     diverged.stdout.fnmatch_lines(["*finetune[[]tiny-bert-dynamic-cpu-fp32[]]*failed*REGRESSED*"])
 
+    # Dropping the mask is stopped at the first padded batch, whatever accuracy would say.
+    maskless = suite(*FINETUNE, NO_ATTENTION_MASK="1")
+    maskless.assert_outcomes(failed=1, skipped=1)
+    maskless.stdout.fnmatch_lines(
+        [
+            "*MissingAttentionMaskError: finetune[[]tiny-bert-dynamic-cpu-fp32[]], dynamic "
+            "padding, step 1: a training batch of 16 x * tokens reached the model with * padding "
+            "tokens and no attention_mask*",
+        ]
+    )
+
     shuffled = suite(*FINETUNE, SHUFFLED_EVAL="1")
     shuffled.assert_outcomes(failed=1, skipped=1)
     shuffled.stdout.fnmatch_lines(["*RegressionError: *", "*eval_accuracy * < bound *"])

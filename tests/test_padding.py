@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ftbench.data import DataSource, load_pairs, tokenize_pairs
-from ftbench.errors import ConfigError
+from ftbench.errors import ConfigError, MissingAttentionMaskError
 from ftbench.padding import STRATEGIES, PaddingCounter, get_strategy
 
 
@@ -46,6 +46,25 @@ def test_batch_shapes_and_hand_counted_tokens(name: str, parts) -> None:
     model.eval()
     model(**batch)  # evaluation batches are not training tokens
     assert counter.snapshot() == (8, sum(lengths), 8 * width)
+    counter.remove()
+
+
+def test_padded_batches_without_a_mask_stop_training(parts) -> None:
+    tokenizer, pairs, model = parts
+    batch, lengths = _batch("dynamic", tokenizer, pairs)
+    counter = PaddingCounter(model, tokenizer.pad_token_id)
+    model.train()
+    model(**batch)  # with its mask: counted
+    unpadded = {
+        k: v[:1, : lengths[0]] if v.dim() == 2 else v[:1]
+        for k, v in batch.items()
+        if k != "attention_mask"
+    }
+    model(**unpadded)  # no padding, so nothing is attended to wrongly
+    maskless = {k: v for k, v in batch.items() if k != "attention_mask"}
+    with pytest.raises(MissingAttentionMaskError, match=r"padding tokens and no attention_mask"):
+        model(**maskless)
+    model.eval()
     counter.remove()
 
 

@@ -25,6 +25,10 @@ class CaseOutOfMemoryError(FtbenchError, RuntimeError):
     """The device ran out of memory during a case."""
 
 
+class MissingAttentionMaskError(FtbenchError, AssertionError):
+    """Padded training batches reached the model without an attention mask."""
+
+
 class AccuracyFloorError(FtbenchError, AssertionError):
     """A fine-tune finished below the accuracy or F1 floor its profile promises."""
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ftbench.errors import ConfigError
+from ftbench.errors import ConfigError, MissingAttentionMaskError
 
 if TYPE_CHECKING:
     import torch
@@ -69,11 +69,17 @@ class PaddingCounter:
     A forward pre-hook reads `attention_mask` after the collator, so prefetching data loaders
     and collator internals can't skew the count. Sums stay on the device until read, so counting
     adds no host-device synchronisation to a step.
+
+    A padded batch without an attention mask stops training: the model would attend to the
+    padding, so its accuracy and speed would describe another computation. A library upgrade
+    that drops the mask can raise accuracy on well-bucketed batches, so the gates can't be
+    relied on to see it.
     """
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, pad_token_id: int | None = None) -> None:
         self.samples = 0
         self.padded_tokens = 0
+        self.pad_token_id = pad_token_id
         self._real: Any = 0
         self._handle = model.register_forward_pre_hook(self._count, with_kwargs=True)
 
@@ -85,6 +91,14 @@ class PaddingCounter:
         if mask is None and ids is None:
             return
         shape = (mask if mask is not None else ids).shape
+        if mask is None and ids is not None and self.pad_token_id is not None:
+            padding = int((ids == self.pad_token_id).sum())  # syncs, but only without a mask
+            if padding:
+                raise MissingAttentionMaskError(
+                    f"a training batch of {shape[0]} x {shape[1]} tokens reached the model with "
+                    f"{padding} padding tokens and no attention_mask, so the model attends to "
+                    "padding: the collator or the model's inputs lost the mask"
+                )
         self.samples += int(shape[0])
         self.padded_tokens += int(shape[0] * shape[1])
         self._real = self._real + (mask.sum() if mask is not None else shape[0] * shape[1])

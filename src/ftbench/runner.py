@@ -21,7 +21,12 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ftbench.checkpoints import Checkpoint, checkpoint_name
-from ftbench.errors import CaseOutOfMemoryError, ConfigError, NonFiniteLossError
+from ftbench.errors import (
+    CaseOutOfMemoryError,
+    ConfigError,
+    MissingAttentionMaskError,
+    NonFiniteLossError,
+)
 from ftbench.profiles import Training
 
 if TYPE_CHECKING:
@@ -166,7 +171,7 @@ def train_and_evaluate(
     from ftbench.padding import PaddingCounter
 
     setup_started = time.perf_counter()
-    counter = PaddingCounter(model)
+    counter = PaddingCounter(model, tokenizer.pad_token_id)
     timer = StepTimer(spec.device, counter, spec.training.timing_warmup_steps)
     guard = LossGuard()
     extra_callbacks: list[Any] = [timer, guard, *(callbacks or [])]
@@ -205,6 +210,11 @@ def train_and_evaluate(
             raise CaseOutOfMemoryError(
                 f"{spec.case_id}: out of memory on {spec.device} at batch size "
                 f"{spec.training.batch_size}; lower it with --ftb-batch-size. ({exc})"
+            ) from None
+        except MissingAttentionMaskError as exc:
+            raise MissingAttentionMaskError(
+                f"{spec.case_id}, {spec.padding} padding, step {trainer.state.global_step + 1}: "
+                f"{exc}"
             ) from None
         finally:
             counter.remove()

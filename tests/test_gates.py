@@ -37,7 +37,8 @@ def suite(
     common = [
         "-p", "no:cacheprovider", "--ftb-profile=smoke", f"--ftb-checkpoint={tiny_checkpoint}",
         f"--ftb-data-dir={data}", "--ftb-padding=dynamic", "--ftb-batch-size=16",
-        "--ftb-max-length=64", f"--ftb-baselines-dir={tmp_path / 'baselines'}",
+        "--ftb-max-length=64", "--ftb-method=full",
+        f"--ftb-baselines-dir={tmp_path / 'baselines'}",
         f"--ftb-results-dir={tmp_path / 'results'}",
     ]  # fmt: skip
 
@@ -68,32 +69,36 @@ def test_accuracy_gates_pass_reruns_and_catch_planted_regressions(suite) -> None
     recorded.assert_outcomes(passed=1, skipped=1)
     recorded.stdout.fnmatch_lines(["baselines updated: *smoke.json (1 case(s))"])
     path = _baseline_file(suite.baselines)
-    entry = json.loads(path.read_text())["cases"]["finetune[tiny-bert-dynamic-cpu-fp32]"]
+    entry = json.loads(path.read_text())["cases"]["finetune[tiny-bert-dynamic-cpu-fp32-full]"]
     assert entry["seeds"] == [42, 43]
     assert entry["metrics"]["eval_accuracy"]["n"] == 2
     assert entry["metrics"]["eval_accuracy"]["mean"] > 0.8  # the tiny task is learnable
 
     rerun = suite(*FINETUNE, "-W", "error::ftbench.errors.ReproducibilityWarning")
     rerun.assert_outcomes(passed=1, skipped=1)
-    rerun.stdout.fnmatch_lines(["*finetune[[]tiny-bert-dynamic-cpu-fp32[]]*passed*within bounds*"])
+    rerun.stdout.fnmatch_lines(
+        ["*finetune[[]tiny-bert-dynamic-cpu-fp32-full[]]*passed*within bounds*"]
+    )
 
     diverged = suite(*FINETUNE, LR_FACTOR="100")
     diverged.assert_outcomes(failed=1, skipped=1)
     diverged.stdout.fnmatch_lines(
         [
-            "*RegressionError: finetune[[]tiny-bert-dynamic-cpu-fp32[]]: regressed beyond noise:",
+            "*RegressionError: finetune[[]tiny-bert-dynamic-cpu-fp32-full[]]: regressed beyond*",
             "*eval_accuracy * < bound * (lower bound: mean * - max(3 x σ *, 0.01), n=2, k=3)",
             f"*baseline: {path}, recorded * at commit *",
         ]
     )
-    diverged.stdout.fnmatch_lines(["*finetune[[]tiny-bert-dynamic-cpu-fp32[]]*failed*REGRESSED*"])
+    diverged.stdout.fnmatch_lines(
+        ["*finetune[[]tiny-bert-dynamic-cpu-fp32-full[]]*failed*REGRESSED*"]
+    )
 
     # Dropping the mask is stopped at the first padded batch, whatever accuracy would say.
     maskless = suite(*FINETUNE, NO_ATTENTION_MASK="1")
     maskless.assert_outcomes(failed=1, skipped=1)
     maskless.stdout.fnmatch_lines(
         [
-            "*MissingAttentionMaskError: finetune[[]tiny-bert-dynamic-cpu-fp32[]], dynamic "
+            "*MissingAttentionMaskError: finetune[[]tiny-bert-dynamic-cpu-fp32-full[]], dynamic "
             "padding, step 1: a training batch of 16 x * tokens reached the model with * padding "
             "tokens and no attention_mask*",
         ]

@@ -50,16 +50,17 @@ def test_ids_read_like_the_matrix_and_k_selects(bench: pytest.Pytester) -> None:
         "--collect-only", "-q", "--ftb-profile", "smoke", "-k", "dynamic and not x8"
     )
     result.stdout.fnmatch_lines(
-        ["test_bench.py::test_train_throughput[[]minilm-l6-dynamic-cpu-fp32[]]"]
+        ["test_bench.py::test_train_throughput[[]minilm-l6-dynamic-cpu-fp32-full[]]"]
     )
     assert "static" not in result.stdout.str()
     full = bench.runpytest_inprocess("--collect-only", "-q", "--ftb-profile", "smoke")
     full.stdout.fnmatch_lines(
         [
-            "test_bench.py::test_finetune[[]minilm-l6-bucketed-cpu-fp32[]]",
-            "test_bench.py::test_train_throughput[[]minilm-l6-static-cpu-fp32[]]",
-            "test_bench.py::test_train_throughput[[]minilm-l6-dynamic-x8-cpu-fp32[]]",
-            "5 tests collected*",
+            "test_bench.py::test_finetune[[]minilm-l6-bucketed-cpu-fp32-full[]]",
+            "test_bench.py::test_finetune[[]minilm-l6-bucketed-cpu-fp32-lora[]]",
+            "test_bench.py::test_train_throughput[[]minilm-l6-static-cpu-fp32-full[]]",
+            "test_bench.py::test_train_throughput[[]minilm-l6-dynamic-x8-cpu-fp32-full[]]",
+            "6 tests collected*",
         ]
     )
 
@@ -79,18 +80,26 @@ def test_cases_run_record_skip_and_summarise(
         "--ftb-padding=static,dynamic",
         "--ftb-device=cpu,cuda",
         "--ftb-precision=fp32,fp16",
+        "--ftb-method=full,lora,qlora",
         "--ftb-max-steps=5",
         "--ftb-batch-size=8",
         "--ftb-max-length=64",
     )
-    result.assert_outcomes(passed=2, skipped=7)  # 6 device/precision, 1 job
+    # 2 paddings x 2 devices x 2 precisions x 3 methods: 4 run on cpu-fp32 (full and lora);
+    # the rest are skipped for cuda, fp16 on cpu or qlora on cpu; and the unselected job.
+    result.assert_outcomes(passed=4, skipped=21)
     result.stdout.fnmatch_lines(
         [
-            "*test_train_throughput[[]tiny-bert-static-cpu-fp32[]] PASSED*",
-            "[[]ftbench[]] throughput[[]tiny-bert-dynamic-cpu-fp32[]]: step 5/5*samples/s",
-            "*test_train_throughput[[]tiny-bert-dynamic-cpu-fp32[]] PASSED*",
+            "[[]ftbench[]] throughput[[]tiny-bert-dynamic-cpu-fp32-full[]]: step 5/5*samples/s",
+            "*test_train_throughput[[]tiny-bert-dynamic-cpu-fp32-full[]] PASSED*",
+        ]
+    )
+    for case in ("static-cpu-fp32-full", "static-cpu-fp32-lora", "dynamic-cpu-fp32-lora"):
+        result.stdout.fnmatch_lines([f"*test_train_throughput[[]tiny-bert-{case}[]] PASSED*"])
+    result.stdout.fnmatch_lines(
+        [
             "*ftbench results*",
-            "*throughput[[]tiny-bert-static-cpu-fp32[]]*passed*no baseline*",
+            "*throughput[[]tiny-bert-static-cpu-fp32-full[]]*passed*no baseline*",
             "records: *",
         ]
     )
@@ -98,10 +107,15 @@ def test_cases_run_record_skip_and_summarise(
     assert "device cuda: no CUDA device" in text
     assert "fp16 on cpu: fp16 mixed precision needs CUDA or MPS" in text
     assert "job 'finetune' is not selected" in text
+    assert "qlora on cpu: bitsandbytes' 4-bit NF4 training needs CUDA" in text
+    assert "padding strategies" in text
+    assert "lora" in text.split("padding strategies")[1]
     records = sorted(p.name for p in results.glob("runs/*/*.json"))
     assert records == [
-        "throughput-tiny-bert-dynamic-cpu-fp32-seed42.json",
-        "throughput-tiny-bert-static-cpu-fp32-seed42.json",
+        "throughput-tiny-bert-dynamic-cpu-fp32-full-seed42.json",
+        "throughput-tiny-bert-dynamic-cpu-fp32-lora-seed42.json",
+        "throughput-tiny-bert-static-cpu-fp32-full-seed42.json",
+        "throughput-tiny-bert-static-cpu-fp32-lora-seed42.json",
     ]
 
 
@@ -128,6 +142,12 @@ def test_no_data_source_stops_with_one_clear_message(
         ),
         (["--ftb-profile=smoke", "--ftb-max-steps=0"], "*--ftb-max-steps*invalid*"),
         (["--ftb-job=pretrain"], "ERROR: --ftb-job: unknown job(s) [[]'pretrain'[]]*"),
+        (["--ftb-method=dora"], "*unknown method dora; choose from full, lora, qlora*"),
+        (
+            ["--ftb-profile=smoke", "--ftb-method=lora", "--ftb-lora-targets=q_proj,v_proj"],
+            "ERROR: ftbench: LoRA target module(s) q_proj, v_proj match nothing in 'bert'*"
+            "Its linear layers: classifier (1), dense (*), key (6), query (6), value (6)",
+        ),
         (
             ["--ftb-profile=smoke", "--ftb-max-steps=4"],
             "*job 'throughput': 4 max steps leave nothing*",

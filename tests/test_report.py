@@ -69,6 +69,33 @@ def test_every_padding_figure_recomputes_by_hand() -> None:
     ]  # fmt: skip
 
 
+def test_padding_is_compared_within_each_method() -> None:
+    from dataclasses import replace
+
+    lora = [
+        replace(
+            r,
+            case_id=r.case_id.replace("]", "-lora]"),
+            axes={**r.axes, "method": "lora"},
+            throughput={
+                **r.throughput,
+                "step_seconds": [t / 2 for t in r.throughput["step_seconds"]],
+            },
+        )
+        for r in (_result(p) for p in STEPS)
+    ]
+    rows = padding_rows([_result(p) for p in STEPS] + lora)
+
+    assert [(r["method"], r["padding"]) for r in rows] == [
+        ("full", "static"), ("full", "dynamic"), ("full", "bucketed"),
+        ("lora", "static"), ("lora", "dynamic"), ("lora", "bucketed"),
+    ]  # fmt: skip
+    full, adapter = rows[2], rows[5]
+    assert adapter["samples/s"] == pytest.approx(2 * full["samples/s"])
+    assert adapter["speedup"] == pytest.approx(full["speedup"])  # against lora's own static
+    assert len(hardware_table([_result(p) for p in STEPS] + lora)) == 2
+
+
 def test_round_rates_follow_steps_per_round() -> None:
     result = _result("dynamic")
     assert round_rates(result) == pytest.approx([8 / 0.64, 8 / 0.64, 8 / 0.60, 8 / 0.64])

@@ -9,6 +9,7 @@ import pytest
 
 from ftbench.data import DataSource
 from ftbench.errors import CaseOutOfMemoryError, ConfigError, NonFiniteLossError
+from ftbench.methods import Lora
 from ftbench.profiles import Training
 from ftbench.results import RunStore, read_record
 from ftbench.runner import CaseSpec, run
@@ -16,7 +17,7 @@ from ftbench.runner import CaseSpec, run
 TINY_TRAINING = Training(max_steps=6, batch_size=8, eval_batch_size=16, timing_warmup_steps=2)
 
 
-def _spec(checkpoint: Path, padding: str = "dynamic", **training) -> CaseSpec:
+def _spec(checkpoint: Path, padding: str = "dynamic", method: str = "full", **training) -> CaseSpec:
     from dataclasses import replace
 
     return CaseSpec(
@@ -25,8 +26,10 @@ def _spec(checkpoint: Path, padding: str = "dynamic", **training) -> CaseSpec:
         padding,
         "cpu",
         "fp32",
+        method,
         replace(TINY_TRAINING, **training),
         max_length=64,
+        lora=Lora() if method != "full" else None,
     )
 
 
@@ -39,12 +42,13 @@ def test_record_holds_the_promised_keys(
     path = RunStore(tmp_path / "runs" / "one").write(result)
     record = read_record(path)
 
-    assert record["case_id"] == "throughput[tiny-bert-dynamic-cpu-fp32]"
+    assert record["case_id"] == "throughput[tiny-bert-dynamic-cpu-fp32-full]"
     assert record["axes"] == {
         "checkpoint": str(tiny_checkpoint),
         "padding": "dynamic",
         "device": "cpu",
         "precision": "fp32",
+        "method": "full",
     }
     assert set(record["metrics"]) >= {"eval_accuracy", "eval_f1"}
     assert 0 <= record["metrics"]["eval_accuracy"] <= 1
@@ -57,6 +61,10 @@ def test_record_holds_the_promised_keys(
     assert 0 < padding["real_tokens"] <= padding["padded_tokens"]
     assert padding["efficiency"] == pytest.approx(padding["real_tokens"] / padding["padded_tokens"])
     assert record["memory"]["peak_bytes"] > 0
+    assert record["memory"]["model_bytes"] > 0
+    assert record["method"]["name"] == "full"
+    assert record["method"]["trainable_share"] == 1.0
+    assert record["training"]["recipe"]["lora"] is None
     assert set(record["times"]) == {"setup_seconds", "train_seconds", "eval_seconds"}
     assert record["training"]["seed"] == 42
     assert record["training"]["arguments"]["per_device_train_batch_size"] == 8
@@ -122,7 +130,7 @@ def test_out_of_memory_names_the_case_and_batch_size(
 
     monkeypatch.setattr(Trainer, "train", out_of_memory)
     with pytest.raises(
-        CaseOutOfMemoryError, match=r"dynamic-cpu-fp32\]: out of memory on cpu at batch size 8"
+        CaseOutOfMemoryError, match=r"dynamic-cpu-fp32-full\]: out of memory on cpu at batch size 8"
     ):
         run(_spec(tiny_checkpoint), DataSource(data_dir=str(glue_dir)), show_progress_bar=False)
 
@@ -131,7 +139,7 @@ def test_ftbench_run_refuses_an_absent_device(capsys) -> None:
     from ftbench.cli import main
 
     assert main(["run", "--device", "mps", "--data-dir", "nowhere"]) == 2
-    assert "ftbench: mps/fp32: no MPS device" in capsys.readouterr().err
+    assert "ftbench: mps/fp32/full: no MPS device" in capsys.readouterr().err
 
 
 def test_too_few_steps_for_the_warm_up_is_explained(tiny_checkpoint: Path, glue_dir: Path) -> None:
@@ -154,9 +162,9 @@ def test_progress_lines_name_the_case(tiny_checkpoint: Path, glue_dir: Path) -> 
         show_progress_bar=False,
     )
 
-    assert lines[-2].startswith("throughput[tiny-bert-dynamic-cpu-fp32]: step 6/6")
+    assert lines[-2].startswith("throughput[tiny-bert-dynamic-cpu-fp32-full]: step 6/6")
     assert "samples/s" in lines[-2]
-    assert lines[-1].startswith("throughput[tiny-bert-dynamic-cpu-fp32]: eval accuracy")
+    assert lines[-1].startswith("throughput[tiny-bert-dynamic-cpu-fp32-full]: eval accuracy")
 
 
 def test_time_to_accuracy_leaves_training_unchanged(tiny_checkpoint: Path, glue_dir: Path) -> None:

@@ -50,8 +50,9 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
 }
 ACCURACY_METRICS = ("eval_accuracy", "eval_f1")
 # The Training fields that change what is trained; timing and evaluation settings do not.
+# `lora` holds an adapter method's settings (None for full fine-tuning, and in older baselines).
 RECIPE_FIELDS = (
-    "epochs", "max_steps", "batch_size", "learning_rate", "weight_decay", "warmup", "seed",
+    "epochs", "max_steps", "batch_size", "learning_rate", "weight_decay", "warmup", "seed", "lora",
 )  # fmt: skip
 
 
@@ -367,7 +368,8 @@ def check_floors(result: CaseResult, job: Job) -> list[str]:
     if not result.accuracy_meaningful or job.floors_off:
         return []
     checked, misses = [], []
-    for metric, floor in (("eval_accuracy", job.min_accuracy), ("eval_f1", job.min_f1)):
+    min_accuracy, min_f1 = job.floors_for(result.axes.get("method", "full"))
+    for metric, floor in (("eval_accuracy", min_accuracy), ("eval_f1", min_f1)):
         if floor is None:
             continue
         value = result.metrics.get(metric)

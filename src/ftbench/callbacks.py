@@ -28,6 +28,8 @@ class StepTimer(TrainerCallback):
         self.step_seconds: list[float] = []
         self.step_samples: list[int] = []
         self.peak_rss = 0
+        self.start_rss = 0  # at the start of training: the model loaded, no optimizer state yet
+        self.start_cuda = 0
         self._start: tuple[float, int, int, int] | None = None
         self._end: tuple[float, int, int, int] | None = None
         self._last_time = 0.0
@@ -44,8 +46,10 @@ class StepTimer(TrainerCallback):
 
         self._process = psutil.Process()
         self._sample_memory()
+        self.start_rss = self.peak_rss
         if self.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
+            self.start_cuda = torch.cuda.memory_allocated()
         if self.warmup_steps == 0:
             self._mark_start()
 
@@ -111,13 +115,22 @@ class StepTimer(TrainerCallback):
         }
 
     def peak_memory(self) -> dict[str, Any]:
+        """The peak, and how far training raised it above the start (gradients, optimizer state,
+        activations): the part full fine-tuning, LoRA and QLoRA differ in most."""
         import torch
 
         if self.device == "cuda":
-            return {"peak_bytes": torch.cuda.max_memory_allocated(), "kind": "cuda_max_allocated"}
-        if self.device == "mps":
-            return {"peak_bytes": self.peak_rss, "kind": "process_rss_sampled_per_step"}
-        return {"peak_bytes": self.peak_rss, "kind": "process_rss_sampled_per_step"}
+            peak = torch.cuda.max_memory_allocated()
+            return {
+                "peak_bytes": peak,
+                "training_growth_bytes": peak - self.start_cuda,
+                "kind": "cuda_max_allocated",
+            }
+        return {
+            "peak_bytes": self.peak_rss,
+            "training_growth_bytes": self.peak_rss - self.start_rss,
+            "kind": "process_rss_sampled_per_step",
+        }
 
     # -- helpers ---------------------------------------------------------------------------------
 

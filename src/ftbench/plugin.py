@@ -9,7 +9,7 @@ A benchmark test asks for `ftb_case` and names its job with a marker:
     def test_finetune(ftb_case):
         result = ftb_case.run()
 
-and is parametrized over the job's checkpoint × padding × device × precision, through
+and is parametrized over the job's checkpoint × padding × device × precision × method, through
 session-scoped fixtures chained checkpoint -> tokenizer -> dataset -> collator -> model.
 """
 
@@ -24,7 +24,9 @@ from ftbench.baselines import parse_tolerance
 from ftbench.options import (
     device_names,
     float_value,
+    fraction,
     list_of,
+    method_names,
     padding_names,
     positive_int,
     precision_names,
@@ -33,7 +35,6 @@ from ftbench.session import FtbSession
 
 SESSION_KEY = pytest.StashKey[FtbSession]()
 MODEL_LOAD_SECONDS = pytest.StashKey[float]()
-AXIS_FIXTURES = ("ftb_checkpoint", "ftb_padding", "ftb_device", "ftb_precision")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -83,6 +84,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=precision_names,
         default=None,
         help="Precisions, comma-separated: fp32, bf16, fp16.",
+    )
+    add(
+        "--ftb-method",
+        metavar="NAMES",
+        type=method_names,
+        default=None,
+        help="Fine-tuning methods, comma-separated: full, lora, qlora (CUDA and bitsandbytes).",
+    )
+    add(
+        "--ftb-lora-rank",
+        metavar="R",
+        type=positive_int,
+        default=None,
+        help="LoRA rank, for lora and qlora.",
+    )
+    add(
+        "--ftb-lora-alpha",
+        metavar="ALPHA",
+        type=positive_int,
+        default=None,
+        help="LoRA alpha (the update is scaled by alpha / rank).",
+    )
+    add(
+        "--ftb-lora-dropout",
+        metavar="P",
+        type=fraction,
+        default=None,
+        help="LoRA dropout.",
+    )
+    add(
+        "--ftb-lora-targets",
+        metavar="MODULES",
+        type=list_of(str),
+        default=None,
+        help="LoRA target modules, comma-separated (e.g. query,key,value) or all-linear. "
+        "None: peft's default for the architecture.",
     )
     add(
         "--ftb-epochs",
@@ -285,6 +322,16 @@ def ftb_precision(request: pytest.FixtureRequest, ftb_device: str) -> str:
 
 
 @pytest.fixture(scope="session")
+def ftb_method(request: pytest.FixtureRequest, ftb_device: str) -> str:
+    from ftbench.methods import method_problem
+
+    problem = method_problem(request.param, ftb_device)
+    if problem:
+        pytest.skip(f"{request.param} on {ftb_device}: {problem}")
+    return request.param
+
+
+@pytest.fixture(scope="session")
 def ftb_tokenizer(ftb_checkpoint: Any) -> Any:
     from ftbench.checkpoints import load_tokenizer
 
@@ -329,12 +376,21 @@ def ftb_model(
     ftb_job: Any,
     ftb_device: str,
     ftb_precision: str,
+    ftb_method: str,
 ) -> Iterator[Any]:
     """A fresh model for every case, seeded, so cases never share trained weights."""
     from ftbench.checkpoints import load_classifier
 
     label = ftb_pairs["train"].features["label"]
-    model, seconds = load_classifier(ftb_checkpoint, ftb_tokenizer, label, ftb_job.training.seed)
+    model, seconds = load_classifier(
+        ftb_checkpoint,
+        ftb_tokenizer,
+        label,
+        ftb_job.training.seed,
+        method=ftb_method,
+        lora=ftb_job.lora,
+        precision=ftb_precision,
+    )
     request.node.stash[MODEL_LOAD_SECONDS] = seconds
     yield model
     del model
@@ -349,6 +405,7 @@ def ftb_case(
     ftb_padding: Any,
     ftb_device: str,
     ftb_precision: str,
+    ftb_method: str,
     ftb_tokenizer: Any,
     ftb_dataset: Any,
     ftb_collator: Any,
@@ -362,6 +419,7 @@ def ftb_case(
         padding=ftb_padding.name,
         device=ftb_device,
         precision=ftb_precision,
+        method=ftb_method,
         tokenizer=ftb_tokenizer,
         encoded=ftb_dataset,
         collator=ftb_collator,

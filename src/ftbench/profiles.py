@@ -5,7 +5,7 @@
 
 A profile holds jobs. `finetune` trains to convergence and checks accuracy; `throughput` runs a
 fixed number of steps per case and times the steady state. `pytest bench/` runs each job's
-checkpoint × padding × device × precision matrix.
+checkpoint × padding × device × precision × method matrix.
 """
 
 from __future__ import annotations
@@ -14,8 +14,16 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ftbench.errors import ConfigError
+from ftbench.methods import ADAPTER_METHODS, Lora
 
-AXES = ("checkpoints", "paddings", "devices", "precisions")
+AXES = ("checkpoints", "paddings", "devices", "precisions", "methods")
+# Overrides of the job's LoRA settings, by the field of `Lora` they replace.
+LORA_OVERRIDES = {
+    "lora_rank": "rank",
+    "lora_alpha": "alpha",
+    "lora_dropout": "dropout",
+    "lora_targets": "targets",
+}
 # Overrides that change the recipe, after which the profile's accuracy floors no longer apply.
 RECIPE_OVERRIDES = (
     "checkpoints",
@@ -24,6 +32,7 @@ RECIPE_OVERRIDES = (
     "batch_size",
     "learning_rate",
     "max_length",
+    *LORA_OVERRIDES,
 )
 
 
@@ -52,10 +61,27 @@ class Job:
     devices: tuple[str, ...]
     precisions: tuple[str, ...]
     training: Training
+    methods: tuple[str, ...] = ("full",)
+    lora: Lora = field(default_factory=Lora)  # for the lora and qlora methods
     min_accuracy: float | None = None  # floors: a finished fine-tune below them fails
     min_f1: float | None = None
     floors_off: str | None = None  # why the floors were dropped, when an override dropped them
     gates: tuple[str, ...] = ("eval_accuracy", "eval_f1", "peak_memory_bytes")  # vs. baselines
+
+    def training_for(self, method: str) -> Training:
+        """The job's training, with the adapter's own learning rate where it has one."""
+        if method in ADAPTER_METHODS and self.lora.learning_rate is not None:
+            return replace(self.training, learning_rate=self.lora.learning_rate)
+        return self.training
+
+    def floors_for(self, method: str) -> tuple[float | None, float | None]:
+        """(accuracy, F1) floors; adapters converge lower, so they may have their own."""
+        if method in ADAPTER_METHODS:
+            return (
+                self.lora.min_accuracy if self.lora.min_accuracy is not None else self.min_accuracy,
+                self.lora.min_f1 if self.lora.min_f1 is not None else self.min_f1,
+            )
+        return self.min_accuracy, self.min_f1
 
 
 @dataclass(frozen=True)
@@ -87,18 +113,23 @@ SMOKE = Profile(
     name="smoke",
     description="CPU minutes: one real fine-tune of the bundled MiniLM-L6, every padding timed",
     jobs=(
-        # Calibrated by hand on a 2-core CPU: accuracy 0.797, F1 0.864 in about 300 s of training.
+        # Calibrated by hand on a 2-core CPU: full fine-tuning reaches accuracy 0.797, F1 0.864
+        # in about 300 s of training; LoRA (peft's BERT defaults, query and value, r 8, lr 1e-3)
+        # 0.767 / 0.844 in about 250 s. The majority class gives 0.684 / 0.812.
         Job(
             "finetune",
             checkpoints=("minilm-l6",),
             paddings=("bucketed",),  # the fastest strategy on CPU, so the fine-tune stays short
             devices=("cpu",),
             precisions=("fp32",),
+            methods=("full", "lora"),
             training=Training(epochs=3, batch_size=32, learning_rate=1e-4, target_accuracy=0.75),
+            lora=Lora(rank=8, alpha=16, learning_rate=1e-3, min_accuracy=0.74, min_f1=0.82),
             min_accuracy=0.77,
             min_f1=0.84,
         ),
         # 3 warm-up + 22 timed steps of batch 32: about 2 minutes for all four strategies.
+        # Full fine-tuning only, to keep CI short; the LoRA fine-tune above records its samples/s.
         Job(
             "throughput",
             checkpoints=("minilm-l6",),
@@ -123,7 +154,10 @@ FULL = Profile(
             paddings=ALL_PADDINGS,
             devices=("cuda",),
             precisions=("fp32", "bf16", "fp16"),
+            methods=("full", "lora", "qlora"),
             training=Training(epochs=3, batch_size=8, learning_rate=5e-5, target_accuracy=0.84),
+            # Not calibrated on a GPU yet: floors below the course's full fine-tune, for LoRA.
+            lora=Lora(rank=8, alpha=16, learning_rate=5e-4, min_accuracy=0.78, min_f1=0.85),
             min_accuracy=0.83,
             min_f1=0.88,
         ),
@@ -133,6 +167,7 @@ FULL = Profile(
             paddings=ALL_PADDINGS,
             devices=("cuda",),
             precisions=("fp32", "bf16", "fp16"),
+            methods=("full", "lora", "qlora"),
             training=Training(
                 max_steps=110,
                 batch_size=32,
@@ -169,7 +204,8 @@ def apply_overrides(profile: Profile, **overrides: Any) -> Profile:
     """A copy of `profile` with axes and training arguments replaced; None means "keep"."""
     given = {k: v for k, v in overrides.items() if v is not None}
     training_fields = set(Training.__dataclass_fields__)
-    unknown = set(given) - training_fields - set(AXES) - {"max_length", "jobs", "tolerances"}
+    known = {"max_length", "jobs", "tolerances", *LORA_OVERRIDES}
+    unknown = set(given) - training_fields - set(AXES) - known
     if unknown:
         raise ConfigError(f"unknown override(s) {sorted(unknown)}")
     recipe_changed = [k for k in RECIPE_OVERRIDES if k in given]
@@ -179,7 +215,12 @@ def apply_overrides(profile: Profile, **overrides: Any) -> Profile:
             continue
         axes = {k: tuple(given[k]) for k in AXES if k in given}
         training = replace(job.training, **{k: v for k, v in given.items() if k in training_fields})
-        new = replace(job, training=training, **axes)
+        lora = replace(job.lora, **{f: given[k] for k, f in LORA_OVERRIDES.items() if k in given})
+        if lora.targets is not None:
+            lora = replace(lora, targets=tuple(lora.targets))
+        if "learning_rate" in given:  # a learning rate given is the one every method uses
+            lora = replace(lora, learning_rate=None)
+        new = replace(job, training=training, lora=lora, **axes)
         if recipe_changed and (job.min_accuracy is not None or job.min_f1 is not None):
             flags = ", ".join(_flag(k) for k in recipe_changed)
             new = replace(

@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 
 MIB = 1024 * 1024
 PADDING_ORDER = ("static", "dynamic", "dynamic-x8", "bucketed")
+# A padding strategy is compared with static padding within the same group.
+GROUP_KEYS = ("device", "run", "checkpoint", "precision", "method")
+
+
+def method_of(result: CaseResult) -> str:
+    """full, lora or qlora; records from before the method axis were full fine-tunes."""
+    return result.axes.get("method") or "full"
 
 
 def cases_table(
@@ -32,7 +39,11 @@ def cases_table(
     outcomes: list[str | None] | None = None,
     baselines: list[str | None] | None = None,
 ) -> pd.DataFrame:
-    """One row per case: outcome, baseline verdict, accuracy, F1, throughput, padding, memory."""
+    """One row per case: outcome, baseline verdict, accuracy, F1, throughput, padding, memory.
+
+    "training +MiB" is how far training raised memory above the loaded model: gradients,
+    optimizer state and activations, where full fine-tuning, LoRA and QLoRA differ most.
+    """
     import pandas as pd
 
     rows = []
@@ -50,7 +61,9 @@ def cases_table(
                 "median (IQR)": _spread(spread),
                 "tokens/s": _num(t["train_tokens_per_second"], 0),
                 "padding eff.": _num(r.padding.get("efficiency"), 3),
+                "trainable": _share((r.method or {}).get("trainable_share")),
                 "peak MiB": _num((r.memory.get("peak_bytes") or 0) / MIB, 0),
+                "training +MiB": _num(_mib(r.memory.get("training_growth_bytes")), 0),
                 "train s": _num(r.times.get("train_seconds"), 1),
                 "timed steps": t["timed_steps"],
             }
@@ -100,6 +113,7 @@ def padding_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
                 "run": r.run_id or "",
                 "checkpoint": r.axes.get("checkpoint"),
                 "precision": r.axes.get("precision"),
+                "method": method_of(r),
                 "padding": r.axes.get("padding"),
                 "samples/s": median
                 if median is not None
@@ -119,8 +133,7 @@ def padding_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
             (
                 o
                 for o in rows
-                if o["padding"] == "static"
-                and all(o[k] == row[k] for k in ("device", "run", "checkpoint", "precision"))
+                if o["padding"] == "static" and all(o[k] == row[k] for k in GROUP_KEYS)
             ),
             None,
         )
@@ -137,6 +150,7 @@ def padding_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
             r["run"],
             r["checkpoint"],
             r["precision"],
+            r["method"],
             order.get(r["padding"], 99),
         )
     )
@@ -173,7 +187,8 @@ def format_padding_table(table: pd.DataFrame) -> str:
         }
     )
     columns = [
-        "device", "run", "checkpoint", "precision", "padding", "samples/s (IQR)", "tokens/s",
+        "device", "run", "checkpoint", "precision", "method", "padding", "samples/s (IQR)",
+        "tokens/s",
         "efficiency", "speedup", "ceiling", "share of ceiling", "peak MiB", "MFU",
     ]  # fmt: skip
     return shown[columns].to_string(index=False)
@@ -191,7 +206,7 @@ def hardware_table(results: list[CaseResult]) -> pd.DataFrame:
         return rows
     rows["row"] = (
         rows["device"] + " " + rows["run"] + " " + rows["checkpoint"].map(_short) + " "
-        + rows["precision"]
+        + rows["precision"] + " " + rows["method"]
     )  # fmt: skip
     rate = rows.pivot_table(index="row", columns="padding", values="samples/s", aggfunc="median")
     speed = rows.pivot_table(index="row", columns="padding", values="speedup", aggfunc="median")
@@ -221,6 +236,16 @@ def time_to_accuracy_table(results: list[CaseResult]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _mib(value: float | None) -> float | None:
+    return None if value is None else value / MIB
+
+
+def _share(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0%}" if value >= 0.995 else f"{value:.2%}"
 
 
 def _short(spec: str) -> str:
@@ -339,6 +364,8 @@ def _charts(padding: pd.DataFrame, directory: Path) -> list[Path]:
         + padding["checkpoint"].map(_short)
         + " "
         + padding["precision"]
+        + " "
+        + padding["method"]
     )
     groups = list(dict.fromkeys(padding["label"]))
     strategies = [p for p in PADDING_ORDER if p in set(padding["padding"])]

@@ -37,6 +37,8 @@ class CaseResult:
     checkpoint: dict[str, Any]
     environment: dict[str, Any]
     utilisation: dict[str, Any] = field(default_factory=dict)
+    # full, lora or qlora: trainable parameters, adapter size on disk, quantization
+    method: dict[str, Any] = field(default_factory=dict)
     time_to_accuracy: dict[str, Any] | None = None
     accuracy_meaningful: bool = True
     run_id: str | None = None  # the run directory's name: tells runs on one machine apart

@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--padding", help="static, dynamic, bucketed or dynamic-x8")
     parser.add_argument("--device", help="cpu, cuda or mps")
     parser.add_argument("--precision", help="fp32, bf16 or fp16")
+    parser.add_argument("--method", help="full, lora or qlora (LoRA settings from the profile)")
     parser.add_argument("--epochs", type=float)
     parser.add_argument("--max-steps", type=int)
     parser.add_argument("--batch-size", type=int)
@@ -67,6 +68,7 @@ def _run(args: argparse.Namespace):
     from ftbench.data import DataSource
     from ftbench.devices import device_problem, precision_problem
     from ftbench.errors import ConfigError
+    from ftbench.methods import method_problem
     from ftbench.profiles import Training, get_profile
     from ftbench.results import RunStore
     from ftbench.runner import CaseSpec, run
@@ -79,8 +81,9 @@ def _run(args: argparse.Namespace):
         "learning_rate": args.learning_rate,
         "seed": args.seed,
     }
+    method = args.method or job.methods[0]
     training: Training = replace(
-        job.training, **{k: v for k, v in overrides.items() if v is not None}
+        job.training_for(method), **{k: v for k, v in overrides.items() if v is not None}
     )
     spec = CaseSpec(
         job=job.name,
@@ -88,12 +91,18 @@ def _run(args: argparse.Namespace):
         padding=args.padding or job.paddings[0],
         device=args.device or job.devices[0],
         precision=args.precision or job.precisions[0],
+        method=method,
         training=training,
         profile=args.profile,
+        lora=job.lora if method != "full" else None,
     )
-    problem = device_problem(spec.device) or precision_problem(spec.device, spec.precision)
+    problem = (
+        device_problem(spec.device)
+        or precision_problem(spec.device, spec.precision)
+        or method_problem(spec.method, spec.device)
+    )
     if problem:
-        raise ConfigError(f"{spec.device}/{spec.precision}: {problem}")
+        raise ConfigError(f"{spec.device}/{spec.precision}/{spec.method}: {problem}")
     columns = tuple(c.strip() for c in args.text_columns.split(","))
     if len(columns) != 2:
         raise ConfigError(f"--text-columns needs two names, A,B; got {args.text_columns!r}")

@@ -3,7 +3,8 @@
     from ftbench.data import DataSource
     from ftbench.profiles import Training
     from ftbench.runner import CaseSpec, run
-    spec = CaseSpec("throughput", "minilm-l6", "dynamic", "cpu", "fp32", Training(max_steps=25))
+    spec = CaseSpec("throughput", "minilm-l6", "dynamic", method="lora",
+                    training=Training(max_steps=25))
     result = run(spec, DataSource(data_dir="../shared/data/glue"))
     print(result.throughput["train_samples_per_second"])
 
@@ -27,6 +28,7 @@ from ftbench.errors import (
     MissingAttentionMaskError,
     NonFiniteLossError,
 )
+from ftbench.methods import Lora
 from ftbench.profiles import Training
 
 if TYPE_CHECKING:
@@ -38,22 +40,28 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class CaseSpec:
-    """One point of the matrix: job × checkpoint × padding × device × precision."""
+    """One point of the matrix: job × checkpoint × padding × device × precision × method.
+
+    `training` is what this case trains with (`Job.training_for(method)`); `lora` holds the
+    adapter's settings for the lora and qlora methods.
+    """
 
     job: str
     checkpoint: str
     padding: str
     device: str = "cpu"
     precision: str = "fp32"
+    method: str = "full"
     training: Training = field(default_factory=Training)
     profile: str = "custom"
     max_length: int = 128
+    lora: Lora | None = None
 
     @property
     def axes_id(self) -> str:
-        """The pytest parameter id: `minilm-l6-dynamic-cpu-fp32`."""
+        """The pytest parameter id: `minilm-l6-dynamic-cpu-fp32-full`."""
         name = checkpoint_name(self.checkpoint)
-        return f"{name}-{self.padding}-{self.device}-{self.precision}"
+        return f"{name}-{self.padding}-{self.device}-{self.precision}-{self.method}"
 
     @property
     def case_id(self) -> str:
@@ -66,7 +74,14 @@ class CaseSpec:
             "padding": self.padding,
             "device": self.device,
             "precision": self.precision,
+            "method": self.method,
         }
+
+    @property
+    def recipe(self) -> dict[str, Any]:
+        """What is trained, as records and baselines compare it."""
+        adapter = self.lora.recipe() if self.method != "full" and self.lora else None
+        return {**asdict(self.training), "lora": adapter}
 
 
 def run(
@@ -89,7 +104,15 @@ def run(
         pairs, tokenizer, max_length=spec.max_length, pad_to_max_length=strategy.pad_to_max_length
     )
     label = pairs["train"].features["label"]
-    model, load_seconds = load_classifier(checkpoint, tokenizer, label, spec.training.seed)
+    model, load_seconds = load_classifier(
+        checkpoint,
+        tokenizer,
+        label,
+        spec.training.seed,
+        method=spec.method,
+        lora=spec.lora,
+        precision=spec.precision,
+    )
     return train_and_evaluate(
         spec,
         checkpoint=checkpoint,
@@ -167,6 +190,7 @@ def train_and_evaluate(
     from ftbench.callbacks import LossGuard, Progress, RoundGate, StepTimer, TimeToAccuracy
     from ftbench.checkpoints import num_parameters
     from ftbench.devices import environment, peak_flops
+    from ftbench.methods import describe
     from ftbench.metrics import compute_metrics, rate_spread, utilisation
     from ftbench.padding import PaddingCounter
 
@@ -240,13 +264,16 @@ def train_and_evaluate(
                     f"{spec.training.eval_batch_size}. ({exc})"
                 ) from None
             eval_seconds = time.perf_counter() - eval_started
-        memory = timer.peak_memory()
+        memory = {**timer.peak_memory(), "model_bytes": model.get_memory_footprint()}
+        method = describe(model, spec.method, spec.lora)
 
     window = timer.summary()
     peak, peak_source = peak_flops(spec.device)
     config = model.config
+    parameters = num_parameters(model)
     load = utilisation(
-        non_embedding_parameters=num_parameters(model)["non_embedding"],
+        non_embedding_parameters=parameters["non_embedding"],
+        trainable_non_embedding_parameters=parameters["trainable_non_embedding"],
         layers=config.num_hidden_layers,
         hidden=config.hidden_size,
         real_tokens=window["real_tokens"],
@@ -269,7 +296,8 @@ def train_and_evaluate(
             "eval_seconds": eval_seconds,
         },
         training_arguments=args.to_dict(),
-        parameters=num_parameters(model),
+        parameters=parameters,
+        method=method,
         environment=environment(spec.device, spec.profile),
         utilisation=load,
         time_to_accuracy=tta.summary() if tta is not None else None,
@@ -320,6 +348,7 @@ def _result(
     times: dict[str, float],
     training_arguments: dict[str, Any],
     parameters: dict[str, int],
+    method: dict[str, Any],
     environment: dict[str, Any],
     utilisation: dict[str, Any],
     time_to_accuracy: dict[str, Any] | None,
@@ -371,10 +400,11 @@ def _result(
         times=times,
         training={
             "seed": spec.training.seed,
-            "recipe": asdict(spec.training),
+            "recipe": spec.recipe,
             "arguments": training_arguments,
         },
         checkpoint={**checkpoint.describe(), "parameters": parameters, "shape": model_shape},
+        method=method,
         utilisation=utilisation,
         time_to_accuracy=time_to_accuracy,
         environment=environment,

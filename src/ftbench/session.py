@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ftbench.data import DataSource
     from ftbench.profiles import Job, Profile
     from ftbench.results import CaseResult, RunStore
+    from ftbench.runner import CaseSpec
 
 
 OVERRIDE_OPTIONS = {
@@ -29,6 +30,11 @@ OVERRIDE_OPTIONS = {
     "paddings": "ftb_padding",
     "devices": "ftb_device",
     "precisions": "ftb_precision",
+    "methods": "ftb_method",
+    "lora_rank": "ftb_lora_rank",
+    "lora_alpha": "ftb_lora_alpha",
+    "lora_dropout": "ftb_lora_dropout",
+    "lora_targets": "ftb_lora_targets",
     "epochs": "ftb_epochs",
     "max_steps": "ftb_max_steps",
     "batch_size": "ftb_batch_size",
@@ -151,6 +157,7 @@ class FtbSession:
             ("ftb_padding", job.paddings, None),
             ("ftb_device", job.devices, None),
             ("ftb_precision", job.precisions, None),
+            ("ftb_method", job.methods, None),
         )
         for fixture, values, ids in axes:
             metafunc.parametrize(fixture, list(values), ids=ids, indirect=True, scope="session")
@@ -167,11 +174,13 @@ class FtbSession:
         cases = [i for i in cases if i.get_closest_marker("skip") is None]
         if not cases:
             return
-        specs = {i.callspec.params["ftb_checkpoint"] for i in cases if hasattr(i, "callspec")}
-        devices = {i.callspec.params["ftb_device"] for i in cases if hasattr(i, "callspec")}
+        params = [i.callspec.params for i in cases if hasattr(i, "callspec")]
+        specs = {p["ftb_checkpoint"] for p in params}
+        devices = {p["ftb_device"] for p in params}
         try:
             for spec in sorted(specs):
                 self.checkpoint(spec)
+            self.check_lora_targets(cases)
             self.pairs()
             self.tolerances  # noqa: B018 - validates the tolerance options now
             for device in sorted(devices):
@@ -180,6 +189,23 @@ class FtbSession:
                     store.load(hardware_id, profile)
         except FtbenchError as exc:
             raise pytest.UsageError(f"ftbench: {exc}") from None
+
+    def check_lora_targets(self, cases: list[pytest.Item]) -> None:
+        """LoRA targets that match nothing stop the run before any model trains."""
+        from ftbench.checkpoints import model_config
+        from ftbench.methods import ADAPTER_METHODS, check_targets_of_config
+
+        checked = set()
+        for item in cases:
+            params = item.callspec.params
+            if params.get("ftb_method") not in ADAPTER_METHODS:
+                continue
+            lora = self.job_of(item).lora
+            key = (params["ftb_checkpoint"], lora)
+            if key not in checked:
+                checked.add(key)
+                config = model_config(self.checkpoint(params["ftb_checkpoint"]), num_labels=2)
+                check_targets_of_config(config, lora)
 
     # -- shared parts, built once per session ----------------------------------------------------
 
@@ -198,7 +224,15 @@ class FtbSession:
         return self._pairs
 
     def case(
-        self, *, node: Any, job: Job, padding: str, device: str, precision: str, **parts: Any
+        self,
+        *,
+        node: Any,
+        job: Job,
+        padding: str,
+        device: str,
+        precision: str,
+        method: str,
+        **parts: Any,
     ) -> Case:
         from ftbench.runner import CaseSpec
 
@@ -208,9 +242,11 @@ class FtbSession:
             padding=padding,
             device=device,
             precision=precision,
-            training=job.training,
+            method=method,
+            training=job.training_for(method),
             profile=self.profile.name,
             max_length=self.profile.max_length,
+            lora=job.lora if method != "full" else None,
         )
         return Case(spec=spec, job=job, session=self, nodeid=node.nodeid, parts=parts)
 
@@ -222,12 +258,20 @@ class FtbSession:
             [base + i for i in range(count)] if has_accuracy and job.training.evaluate else [base]
         )
 
-    def fresh_model(self, checkpoint: Checkpoint, tokenizer: Any, seed: int) -> dict[str, Any]:
+    def fresh_model(self, spec: CaseSpec, checkpoint: Checkpoint, tokenizer: Any) -> dict[str, Any]:
         """Another seed, or a re-measure: a new model, never one that has trained already."""
         from ftbench.checkpoints import load_classifier
 
         label = self.pairs()["train"].features["label"]
-        model, seconds = load_classifier(checkpoint, tokenizer, label, seed)
+        model, seconds = load_classifier(
+            checkpoint,
+            tokenizer,
+            label,
+            spec.training.seed,
+            method=spec.method,
+            lora=spec.lora,
+            precision=spec.precision,
+        )
         return {"model": model, "model_load_seconds": seconds}
 
     # -- baselines -------------------------------------------------------------------------------

@@ -1,0 +1,218 @@
+"""Fine-tuning methods: full fine-tuning, LoRA and QLoRA, applied to a freshly loaded model.
+
+    from ftbench.methods import Lora, method_problem, apply_method
+    method_problem("qlora", "cpu")                      # why it can't run here, or None
+    model = apply_method(model, "lora", Lora(rank=8))   # a peft model; the head is trained
+
+LoRA and QLoRA go through peft's `LoraConfig(task_type="SEQ_CLS")`, so the classifier head is
+trained and saved with the adapter. QLoRA loads the base model in 4-bit NF4 through
+bitsandbytes (`quantization_config`), then `prepare_model_for_kbit_training`, then LoRA.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ftbench.errors import AdapterError
+
+if TYPE_CHECKING:
+    from transformers import BitsAndBytesConfig, PretrainedConfig
+
+METHODS = ("full", "lora", "qlora")
+ADAPTER_METHODS = ("lora", "qlora")
+ALL_LINEAR = "all-linear"  # peft's shorthand for every linear layer but the head
+
+
+@dataclass(frozen=True)
+class Lora:
+    """A job's LoRA settings, used by `lora` and `qlora`."""
+
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.1
+    targets: tuple[str, ...] | None = None  # None: peft's default for the architecture
+    learning_rate: float | None = None  # None: the job's; adapters usually want ~10x full's
+    gradient_checkpointing: bool = True  # qlora: prepare_model_for_kbit_training's default
+    # Floors for the adapter methods, which converge lower than full fine-tuning; None: the job's.
+    min_accuracy: float | None = None
+    min_f1: float | None = None
+
+    def recipe(self) -> dict[str, Any]:
+        """The settings that change what is trained (floors and learning rate are elsewhere)."""
+        return {
+            "rank": self.rank,
+            "alpha": self.alpha,
+            "dropout": self.dropout,
+            "targets": list(self.targets) if self.targets else None,
+            "gradient_checkpointing": self.gradient_checkpointing,
+        }
+
+
+def method_problem(method: str, device: str) -> str | None:
+    """Why `method` can't run on `device` here, or None."""
+    if method not in METHODS:
+        return f"unknown method {method!r}; ftbench knows {', '.join(METHODS)}"
+    if method == "full":
+        return None
+    if importlib.util.find_spec("peft") is None:
+        return f"{method} needs peft: pip install peft"
+    if method == "qlora":
+        if device != "cuda":
+            return (
+                f"bitsandbytes' 4-bit NF4 training needs CUDA: on {device} it loads Linear4bit "
+                "layers, but their 4-bit forward pass fails"
+            )
+        if importlib.util.find_spec("bitsandbytes") is None:
+            return "qlora needs bitsandbytes: pip install 'ftbench[qlora]'"
+    return None
+
+
+def quantization_config(precision: str) -> BitsAndBytesConfig:
+    """QLoRA's base-model quantization: 4-bit NF4, double quantization, compute in `precision`."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=dtype,
+    )
+
+
+def linear_layers(model: Any) -> Counter[str]:
+    """The model's linear layers by their last name ("query": 6, ...): what LoRA can target."""
+    import torch
+
+    kinds: tuple[type, ...] = (torch.nn.Linear,)
+    try:
+        from transformers.pytorch_utils import Conv1D  # GPT-2's linear layers
+
+        kinds += (Conv1D,)
+    except ImportError:
+        pass
+    return Counter(
+        name.rsplit(".", 1)[-1]
+        for name, module in model.named_modules()
+        if isinstance(module, kinds)
+    )
+
+
+def check_targets(model: Any, lora: Lora) -> None:
+    """Refuse target modules that match nothing, naming them and the model's linear layers.
+
+    Matching follows peft: a name matches a module whose full name is it or ends in ".name".
+    """
+    targets = lora.targets
+    model_type = getattr(getattr(model, "config", None), "model_type", "this model")
+    if targets is None:
+        from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
+
+        if model_type in DEFAULTS:
+            return
+        raise AdapterError(
+            f"peft has no default LoRA target modules for model type {model_type!r}; set them "
+            f"with --ftb-lora-targets or the profile's lora.targets. Its linear layers: "
+            f"{_describe(linear_layers(model))}"
+        )
+    if list(targets) == [ALL_LINEAR]:
+        return
+    names = [name for name, _ in model.named_modules()]
+    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    if missing:
+        raise AdapterError(
+            f"LoRA target module(s) {', '.join(missing)} match nothing in {model_type!r} (looked "
+            f"for {', '.join(targets)}). Its linear layers: {_describe(linear_layers(model))}"
+        )
+
+
+def check_targets_of_config(config: PretrainedConfig, lora: Lora) -> None:
+    """`check_targets` before any weights load: the model is built on the meta device."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    with torch.device("meta"):
+        model = AutoModelForSequenceClassification.from_config(config)
+    check_targets(model, lora)
+
+
+def apply_method(model: Any, method: str, lora: Lora | None = None) -> Any:
+    """The model to train: unchanged for `full`; wrapped in a LoRA adapter otherwise."""
+    if method == "full":
+        return model
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    lora = lora or Lora()
+    check_targets(model, lora)
+    if method == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=lora.gradient_checkpointing
+        )
+    targets: Any = list(lora.targets) if lora.targets else None
+    config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,  # the new classifier head is trained and saved too
+        r=lora.rank,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=ALL_LINEAR if targets == [ALL_LINEAR] else targets,
+    )
+    try:
+        return get_peft_model(model, config)
+    except ValueError as exc:  # what check_targets can't foresee, in peft's words
+        raise AdapterError(
+            f"peft refused the LoRA settings ({exc}). Linear layers of the model: "
+            f"{_describe(linear_layers(model))}"
+        ) from None
+
+
+def describe(model: Any, method: str, lora: Lora | None) -> dict[str, Any]:
+    """What the record says about the method: trainable share, adapter size, quantization."""
+    from ftbench.checkpoints import num_parameters
+
+    counts = num_parameters(model)
+    described: dict[str, Any] = {
+        "name": method,
+        "trainable_parameters": counts["trainable"],
+        "total_parameters": counts["total"],
+        "trainable_share": counts["trainable"] / counts["total"] if counts["total"] else None,
+        "adapter_bytes": None,
+        "lora": None,
+        "quantization": None,
+    }
+    if method in ADAPTER_METHODS:
+        config = model.peft_config["default"]
+        described["lora"] = {
+            **(lora or Lora()).recipe(),
+            "target_modules": sorted(config.target_modules)
+            if not isinstance(config.target_modules, str)
+            else config.target_modules,
+            "modules_to_save": sorted(config.modules_to_save or []),
+        }
+        described["adapter_bytes"] = adapter_bytes(model)
+    quantization = getattr(getattr(model, "config", None), "quantization_config", None)
+    if quantization is not None:
+        described["quantization"] = (
+            quantization.to_dict() if hasattr(quantization, "to_dict") else dict(quantization)
+        )
+    return described
+
+
+def adapter_bytes(model: Any) -> int:
+    """The adapter's size on disk, as `save_pretrained` writes it (LoRA weights and the head)."""
+    with tempfile.TemporaryDirectory(prefix="ftbench-adapter-") as directory:
+        model.save_pretrained(directory)
+        return sum(p.stat().st_size for p in Path(directory).rglob("*.safetensors"))
+
+
+def _describe(layers: Counter[str]) -> str:
+    if not layers:
+        return "none found"
+    return ", ".join(f"{name} ({count})" for name, count in sorted(layers.items()))

@@ -83,6 +83,20 @@ class CaseSpec:
         adapter = self.lora.recipe() if self.method != "full" and self.lora else None
         return {**asdict(self.training), "lora": adapter}
 
+    def load_model(self, checkpoint: Checkpoint, tokenizer: Any, label: Any) -> tuple[Any, float]:
+        """A fresh model for this case (its seed, method, precision) and the seconds it took."""
+        from ftbench.checkpoints import load_classifier
+
+        return load_classifier(
+            checkpoint,
+            tokenizer,
+            label,
+            self.training.seed,
+            method=self.method,
+            lora=self.lora,
+            precision=self.precision,
+        )
+
 
 def run(
     spec: CaseSpec,
@@ -92,7 +106,7 @@ def run(
     show_progress_bar: bool = True,
 ) -> CaseResult:
     """Everything from scratch: resolve, load, tokenize, train, evaluate."""
-    from ftbench.checkpoints import load_classifier, load_tokenizer, resolve_checkpoint
+    from ftbench.checkpoints import load_tokenizer, resolve_checkpoint
     from ftbench.data import load_pairs, tokenize_pairs
     from ftbench.padding import get_strategy
 
@@ -103,16 +117,7 @@ def run(
     encoded = tokenize_pairs(
         pairs, tokenizer, max_length=spec.max_length, pad_to_max_length=strategy.pad_to_max_length
     )
-    label = pairs["train"].features["label"]
-    model, load_seconds = load_classifier(
-        checkpoint,
-        tokenizer,
-        label,
-        spec.training.seed,
-        method=spec.method,
-        lora=spec.lora,
-        precision=spec.precision,
-    )
+    model, load_seconds = spec.load_model(checkpoint, tokenizer, pairs["train"].features["label"])
     return train_and_evaluate(
         spec,
         checkpoint=checkpoint,

@@ -260,17 +260,8 @@ class FtbSession:
 
     def fresh_model(self, spec: CaseSpec, checkpoint: Checkpoint, tokenizer: Any) -> dict[str, Any]:
         """Another seed, or a re-measure: a new model, never one that has trained already."""
-        from ftbench.checkpoints import load_classifier
-
-        label = self.pairs()["train"].features["label"]
-        model, seconds = load_classifier(
-            checkpoint,
-            tokenizer,
-            label,
-            spec.training.seed,
-            method=spec.method,
-            lora=spec.lora,
-            precision=spec.precision,
+        model, seconds = spec.load_model(
+            checkpoint, tokenizer, self.pairs()["train"].features["label"]
         )
         return {"model": model, "model_load_seconds": seconds}
 

@@ -10,10 +10,11 @@ Each is switched on by an environment variable; none changes anything when they 
     FTB_PLANT_NAN=1                     a NaN training loss
 
 The recipe each record states stays the profile's: the plants act like a silent bug in a
-library, which is what the baseline gates are there to catch. On the real benchmark:
+library, which is what the baseline gates are there to catch (a maskless collator is stopped
+earlier, by the padding counter's own check). On the real benchmark:
 
     FTB_PLANT_NO_ATTENTION_MASK=1 PYTHONPATH=scripts pytest -p ftb_plants bench/ \\
-        -k test_finetune --ftb-data-dir ../shared/data/glue
+        -k "test_finetune and full" --ftb-data-dir ../shared/data/glue
 
 tests/test_gates.py loads this file as the conftest of its pytester runs.
 """

@@ -34,7 +34,7 @@ class Lora:
 
     rank: int = 8
     alpha: int = 16
-    dropout: float = 0.1
+    dropout: float = 0.0  # peft's default
     targets: tuple[str, ...] | None = None  # None: peft's default for the architecture
     learning_rate: float | None = None  # None: the job's; adapters usually want ~10x full's
     gradient_checkpointing: bool = True  # qlora: prepare_model_for_kbit_training's default
@@ -42,15 +42,17 @@ class Lora:
     min_accuracy: float | None = None
     min_f1: float | None = None
 
-    def recipe(self) -> dict[str, Any]:
-        """The settings that change what is trained (floors and learning rate are elsewhere)."""
-        return {
+    def recipe(self, method: str) -> dict[str, Any]:
+        """What changes what `method` trains (floors and learning rate live elsewhere)."""
+        recipe: dict[str, Any] = {
             "rank": self.rank,
             "alpha": self.alpha,
             "dropout": self.dropout,
             "targets": list(self.targets) if self.targets else None,
-            "gradient_checkpointing": self.gradient_checkpointing,
         }
+        if method == "qlora":
+            recipe["gradient_checkpointing"] = self.gradient_checkpointing
+        return recipe
 
 
 def method_problem(method: str, device: str) -> str | None:
@@ -190,7 +192,7 @@ def describe(model: Any, method: str, lora: Lora | None) -> dict[str, Any]:
     if method in ADAPTER_METHODS:
         config = model.peft_config["default"]
         described["lora"] = {
-            **(lora or Lora()).recipe(),
+            **(lora or Lora()).recipe(method),
             "target_modules": sorted(config.target_modules)
             if not isinstance(config.target_modules, str)
             else config.target_modules,

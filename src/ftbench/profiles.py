@@ -114,8 +114,8 @@ SMOKE = Profile(
     description="CPU minutes: one real fine-tune of the bundled MiniLM-L6, every padding timed",
     jobs=(
         # Calibrated by hand on a 2-core CPU: full fine-tuning reaches accuracy 0.797, F1 0.864
-        # in about 300 s of training; LoRA (peft's BERT defaults, query and value, r 8, lr 1e-3)
-        # 0.767 / 0.844 in about 250 s. The majority class gives 0.684 / 0.812.
+        # in about 300 s of training; LoRA (peft's BERT defaults, query and value, r 8, alpha 16,
+        # no dropout, lr 1e-3) 0.767 / 0.844 in about 250 s. The majority class: 0.684 / 0.812.
         Job(
             "finetune",
             checkpoints=("minilm-l6",),
@@ -140,6 +140,10 @@ SMOKE = Profile(
             gates=("train_samples_per_second", "peak_memory_bytes"),
         ),
     ),
+    # A shared 2-core VM is noisy: over three reruns, 3 of 12 first measurements fell 10-30%
+    # below the baseline median (all passed on re-measure). 15% keeps a 30% slowdown red while
+    # making a false alarm, two low measurements in a row, rarer.
+    tolerances={"train_samples_per_second": {"relative": 0.15}},
 )
 
 FULL = Profile(

@@ -80,7 +80,7 @@ class CaseSpec:
     @property
     def recipe(self) -> dict[str, Any]:
         """What is trained, as records and baselines compare it."""
-        adapter = self.lora.recipe() if self.method != "full" and self.lora else None
+        adapter = self.lora.recipe(self.method) if self.method != "full" and self.lora else None
         return {**asdict(self.training), "lora": adapter}
 
     def load_model(self, checkpoint: Checkpoint, tokenizer: Any, label: Any) -> tuple[Any, float]:

@@ -21,13 +21,52 @@ def _tiny_model(tiny_checkpoint: Path):
     return load_model(resolve_checkpoint(str(tiny_checkpoint)), num_labels=2, seed=0)
 
 
-def test_qlora_is_refused_off_cuda_with_the_reason() -> None:
+def test_methods_say_why_they_cant_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import sys
+
+    from ftbench.methods import four_bit_problem
+
     assert method_problem("full", "cpu") is None
     assert method_problem("lora", "cpu") is None
-    problem = method_problem("qlora", "cpu")
-    assert "needs CUDA" in problem
-    assert "4-bit forward pass fails" in problem
     assert "unknown method 'dora'" in method_problem("dora", "cpu")
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name: None if name == "bitsandbytes" else find_spec(name),
+    )
+    assert method_problem("qlora", "cuda") == (
+        "qlora needs bitsandbytes: pip install 'ftbench[qlora]'"
+    )
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # an import that fails
+    problem = four_bit_problem.__wrapped__("cpu")
+    assert problem.startswith("bitsandbytes ? can't train through a 4-bit NF4 layer on cpu")
+    assert "ModuleNotFoundError" in problem
+
+
+def test_qlora_trains_where_bitsandbytes_can(tiny_checkpoint: Path, glue_dir: Path) -> None:
+    pytest.importorskip("bitsandbytes", reason="qlora needs bitsandbytes (the [qlora] extra)")
+    problem = method_problem("qlora", "cpu")
+    if problem:
+        pytest.skip(problem)
+    spec = CaseSpec(
+        "throughput",
+        str(tiny_checkpoint),
+        "dynamic",
+        method="qlora",
+        training=Training(max_steps=6, batch_size=8, eval_batch_size=16, timing_warmup_steps=2),
+        max_length=64,
+        lora=Lora(rank=4, alpha=8),
+    )
+    result = run(spec, DataSource(data_dir=str(glue_dir)), show_progress_bar=False)
+
+    assert result.case_id == "throughput[tiny-bert-dynamic-cpu-fp32-qlora]"
+    assert result.method["quantization"]["bnb_4bit_quant_type"] == "nf4"
+    assert result.method["lora"]["gradient_checkpointing"] is True
+    assert result.method["trainable_share"] < 0.05
+    # 4-bit weights count as the values they hold, so the total matches the full model's.
+    assert result.checkpoint["parameters"]["total"] > 300_000
 
 
 def test_lora_trains_the_adapter_and_the_head_only(tiny_checkpoint: Path) -> None:

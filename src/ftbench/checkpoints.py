@@ -211,11 +211,13 @@ def load_model(
     label_names: list[str] | None = None,
     vocab_size: int | None = None,
     quantization: Any = None,
+    device: str = "cpu",
 ) -> PreTrainedModel:
     """A fresh model for one case: seeded, so the new classifier head is the same every run.
 
-    With `quantization` (a BitsAndBytesConfig) the weights load quantized onto the current CUDA
-    device; random weights are saved as safetensors first, since only loading quantizes.
+    With `quantization` (a BitsAndBytesConfig) the weights load quantized onto `device` (the
+    current CUDA device for "cuda"); random weights are saved as safetensors first, since only
+    loading quantizes.
     """
     from transformers import AutoModelForSequenceClassification, set_seed
 
@@ -235,10 +237,8 @@ def load_model(
     if quantization is not None:
         import torch
 
-        kwargs = {
-            "quantization_config": quantization,
-            "device_map": {"": torch.cuda.current_device()},
-        }
+        place = torch.cuda.current_device() if device == "cuda" else device
+        kwargs = {"quantization_config": quantization, "device_map": {"": place}}
     with tempfile.TemporaryDirectory(prefix="ftbench-random-") as directory:
         if checkpoint.random_init:
             model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=False)
@@ -264,6 +264,7 @@ def load_classifier(
     method: str = "full",
     lora: Lora | None = None,
     precision: str = "fp32",
+    device: str = "cpu",
 ) -> tuple[PreTrainedModel, float]:
     """A fresh model with a head for `label` (a ClassLabel), ready for `method`, and the seconds
     loading took."""
@@ -279,6 +280,7 @@ def load_classifier(
         seed=seed,
         vocab_size=len(tokenizer),
         quantization=quantization_config(precision) if method == "qlora" else None,
+        device=device,
     )
     model = apply_method(model, method, lora)
     return model, time.perf_counter() - started

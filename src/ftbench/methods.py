@@ -11,7 +11,9 @@ bitsandbytes (`quantization_config`), then `prepare_model_for_kbit_training`, th
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 METHODS = ("full", "lora", "qlora")
 ADAPTER_METHODS = ("lora", "qlora")
 ALL_LINEAR = "all-linear"  # peft's shorthand for every linear layer but the head
+# Classification heads across architectures (BERT/RoBERTa, DistilBERT, decoder models).
+CLASSIFIER_HEADS = ("classifier", "pre_classifier", "score")
 
 
 @dataclass(frozen=True)
@@ -64,13 +68,35 @@ def method_problem(method: str, device: str) -> str | None:
     if importlib.util.find_spec("peft") is None:
         return f"{method} needs peft: pip install peft"
     if method == "qlora":
-        if device != "cuda":
-            return (
-                f"bitsandbytes' 4-bit NF4 training needs CUDA: on {device} it loads Linear4bit "
-                "layers, but their 4-bit forward pass fails"
-            )
         if importlib.util.find_spec("bitsandbytes") is None:
             return "qlora needs bitsandbytes: pip install 'ftbench[qlora]'"
+        return four_bit_problem(device)
+    return None
+
+
+@functools.cache
+def four_bit_problem(device: str) -> str | None:
+    """Why bitsandbytes can't train through a 4-bit NF4 layer on `device`, or None.
+
+    Its device support moves between releases (0.50 runs 4-bit layers on some CPUs), so ask it:
+    quantize a small layer, run it forward and backward.
+    """
+    import torch
+
+    try:
+        import bitsandbytes as bnb
+
+        layer = bnb.nn.Linear4bit(64, 64, bias=False, compute_dtype=torch.float32)
+        layer = layer.to(device)  # bitsandbytes quantizes on the move to a device
+        inputs = torch.randn(4, 64, device=device, requires_grad=True)
+        layer(inputs).sum().backward()
+    except Exception as exc:
+        version = getattr(sys.modules.get("bitsandbytes"), "__version__", "?")
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        return (
+            f"bitsandbytes {version} can't train through a 4-bit NF4 layer on {device} "
+            f"({type(exc).__name__}: {first})"
+        )
     return None
 
 
@@ -85,6 +111,8 @@ def quantization_config(precision: str) -> BitsAndBytesConfig:
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=dtype,
+        # The new head is trained in full (peft's modules_to_save); 4-bit weights can't be.
+        llm_int8_skip_modules=list(CLASSIFIER_HEADS),
     )
 
 

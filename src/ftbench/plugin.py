@@ -390,6 +390,7 @@ def ftb_model(
         method=ftb_method,
         lora=ftb_job.lora,
         precision=ftb_precision,
+        device=ftb_device,
     )
     request.node.stash[MODEL_LOAD_SECONDS] = seconds
     yield model

@@ -95,6 +95,7 @@ class CaseSpec:
             method=self.method,
             lora=self.lora,
             precision=self.precision,
+            device=self.device,
         )
 
 

@@ -21,6 +21,20 @@ def _tiny_model(tiny_checkpoint: Path):
     return load_model(resolve_checkpoint(str(tiny_checkpoint)), num_labels=2, seed=0)
 
 
+def _run_tiny(tiny_checkpoint: Path, glue_dir: Path, method: str):
+    """Six steps of `method` on the tiny BERT, dynamic padding, r 4."""
+    spec = CaseSpec(
+        "throughput",
+        str(tiny_checkpoint),
+        "dynamic",
+        method=method,
+        training=Training(max_steps=6, batch_size=8, eval_batch_size=16, timing_warmup_steps=2),
+        max_length=64,
+        lora=Lora(rank=4, alpha=8),
+    )
+    return run(spec, DataSource(data_dir=str(glue_dir)), show_progress_bar=False)
+
+
 def test_methods_say_why_they_cant_run(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
     import sys
@@ -50,16 +64,7 @@ def test_qlora_trains_where_bitsandbytes_can(tiny_checkpoint: Path, glue_dir: Pa
     problem = method_problem("qlora", "cpu")
     if problem:
         pytest.skip(problem)
-    spec = CaseSpec(
-        "throughput",
-        str(tiny_checkpoint),
-        "dynamic",
-        method="qlora",
-        training=Training(max_steps=6, batch_size=8, eval_batch_size=16, timing_warmup_steps=2),
-        max_length=64,
-        lora=Lora(rank=4, alpha=8),
-    )
-    result = run(spec, DataSource(data_dir=str(glue_dir)), show_progress_bar=False)
+    result = _run_tiny(tiny_checkpoint, glue_dir, "qlora")
 
     assert result.case_id == "throughput[tiny-bert-dynamic-cpu-fp32-qlora]"
     assert result.method["quantization"]["bnb_4bit_quant_type"] == "nf4"
@@ -118,16 +123,7 @@ def test_targets_are_checked_before_weights_load(tiny_checkpoint: Path) -> None:
 
 
 def test_a_lora_case_records_its_method(tiny_checkpoint: Path, glue_dir: Path) -> None:
-    spec = CaseSpec(
-        "throughput",
-        str(tiny_checkpoint),
-        "dynamic",
-        method="lora",
-        training=Training(max_steps=6, batch_size=8, eval_batch_size=16, timing_warmup_steps=2),
-        max_length=64,
-        lora=Lora(rank=4, alpha=8),
-    )
-    result = run(spec, DataSource(data_dir=str(glue_dir)), show_progress_bar=False)
+    result = _run_tiny(tiny_checkpoint, glue_dir, "lora")
 
     assert result.case_id == "throughput[tiny-bert-dynamic-cpu-fp32-lora]"
     assert result.axes["method"] == "lora"

@@ -197,7 +197,7 @@ class FtbSession:
 
         checked = set()
         for item in cases:
-            params = item.callspec.params
+            params = getattr(getattr(item, "callspec", None), "params", {})
             if params.get("ftb_method") not in ADAPTER_METHODS:
                 continue
             lora = self.job_of(item).lora

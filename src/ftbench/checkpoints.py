@@ -233,26 +233,33 @@ def load_model(
     set_seed(seed)
     if checkpoint.random_init and quantization is None:
         return AutoModelForSequenceClassification.from_config(config, trust_remote_code=False)
-    location, kwargs = checkpoint.location, {}
+    kwargs: dict[str, Any] = {"config": config}
     if quantization is not None:
         import torch
 
         place = torch.cuda.current_device() if device == "cuda" else device
-        kwargs = {"quantization_config": quantization, "device_map": {"": place}}
-    with tempfile.TemporaryDirectory(prefix="ftbench-random-") as directory:
-        if checkpoint.random_init:
-            model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=False)
-            model.save_pretrained(directory, safe_serialization=True)
-            location = directory
-        return AutoModelForSequenceClassification.from_pretrained(
-            location,
-            config=config,
-            use_safetensors=True,
-            trust_remote_code=False,
-            ignore_mismatched_sizes=True,  # a head for another label set is replaced, as intended
-            local_files_only=checkpoint.random_init or hub_offline_reason() is not None,
-            **kwargs,
+        kwargs.update(quantization_config=quantization, device_map={"": place})
+    if not checkpoint.random_init:
+        return _from_safetensors(
+            checkpoint.location, local_files_only=hub_offline_reason() is not None, **kwargs
         )
+    # Only loading quantizes, so random weights go through a safetensors file first.
+    with tempfile.TemporaryDirectory(prefix="ftbench-random-") as directory:
+        model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=False)
+        model.save_pretrained(directory, safe_serialization=True)
+        return _from_safetensors(directory, local_files_only=True, **kwargs)
+
+
+def _from_safetensors(location: str, **kwargs: Any) -> PreTrainedModel:
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(
+        location,
+        use_safetensors=True,
+        trust_remote_code=False,
+        ignore_mismatched_sizes=True,  # a head for another label set is replaced, as intended
+        **kwargs,
+    )
 
 
 def load_classifier(

@@ -203,11 +203,17 @@ def apply_method(model: Any, method: str, lora: Lora | None = None) -> Any:
         ) from None
 
 
-def describe(model: Any, method: str, lora: Lora | None) -> dict[str, Any]:
-    """What the record says about the method: trainable share, adapter size, quantization."""
-    from ftbench.checkpoints import num_parameters
+def describe(
+    model: Any, method: str, lora: Lora | None, counts: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """What the record says about the method: trainable share, adapter size, quantization.
 
-    counts = num_parameters(model)
+    `counts` is `checkpoints.num_parameters(model)`, when the caller has it already.
+    """
+    if counts is None:
+        from ftbench.checkpoints import num_parameters
+
+        counts = num_parameters(model)
     described: dict[str, Any] = {
         "name": method,
         "trainable_parameters": counts["trainable"],

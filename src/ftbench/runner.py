@@ -271,12 +271,12 @@ def train_and_evaluate(
                 ) from None
             eval_seconds = time.perf_counter() - eval_started
         memory = {**timer.peak_memory(), "model_bytes": model.get_memory_footprint()}
-        method = describe(model, spec.method, spec.lora)
+        parameters = num_parameters(model)
+        method = describe(model, spec.method, spec.lora, parameters)
 
     window = timer.summary()
     peak, peak_source = peak_flops(spec.device)
     config = model.config
-    parameters = num_parameters(model)
     load = utilisation(
         non_embedding_parameters=parameters["non_embedding"],
         trainable_non_embedding_parameters=parameters["trainable_non_embedding"],

@@ -8,6 +8,7 @@ Each is switched on by an environment variable; none changes anything when they 
     FTB_PLANT_SHUFFLED_EVAL=1           evaluate on a shuffled-label copy of validation
     FTB_PLANT_NO_ATTENTION_MASK=1       a collator that drops the attention mask
     FTB_PLANT_NAN=1                     a NaN training loss
+    FTB_PLANT_SWAP_PREFERENCES=1        preference pairs trained with chosen and rejected swapped
 
 The recipe each record states stays the profile's: the plants act like a silent bug in a
 library, which is what the baseline gates are there to catch (a maskless collator is stopped
@@ -89,3 +90,16 @@ if os.environ.get("FTB_PLANT_NAN"):
         return compute_loss(self, model, inputs, **kwargs) * float("nan")
 
     Trainer.compute_loss = nan_loss
+
+if os.environ.get("FTB_PLANT_SWAP_PREFERENCES"):
+    import ftbench.tasks.chat
+
+    load_pairs = ftbench.tasks.chat.load_preference_rows
+
+    def swapped(*args, **kwargs):
+        # Training pairs with chosen and rejected swapped; evaluation keeps the true labels.
+        data = load_pairs(*args, **kwargs)
+        data["train"] = data["train"].rename_columns({"chosen": "rejected", "rejected": "chosen"})
+        return data
+
+    ftbench.tasks.chat.load_preference_rows = swapped

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ftbench.baselines import (
-    DEFAULT_TOLERANCES,
     BaselineStore,
+    default_tolerances,
     entry_from_results,
     gate,
     metric_stats,
@@ -60,15 +60,15 @@ def test_entry_holds_values_stats_seeds_commit_and_environment(entry: dict) -> N
 
 def test_accuracy_bound_is_mean_minus_k_sigma_or_the_minimum(entry: dict) -> None:
     # mean 0.79, σ 0.01, k 3 -> 0.76
-    [verdict] = gate(CASE, {"eval_accuracy": 0.761}, entry, DEFAULT_TOLERANCES)
+    [verdict] = gate(CASE, {"eval_accuracy": 0.761}, entry, default_tolerances())
     assert verdict.passed
     assert verdict.bound == pytest.approx(0.76)
-    [verdict] = gate(CASE, {"eval_accuracy": 0.759}, entry, DEFAULT_TOLERANCES)
+    [verdict] = gate(CASE, {"eval_accuracy": 0.759}, entry, default_tolerances())
     assert not verdict.passed
     assert "mean 0.7900 - max(3 x σ 0.0100, 0.01), n=3, k=3" in verdict.how
 
     single = {"metrics": {"eval_accuracy": metric_stats([0.79])}}
-    [verdict] = gate(CASE, {"eval_accuracy": 0.781}, single, DEFAULT_TOLERANCES)
+    [verdict] = gate(CASE, {"eval_accuracy": 0.781}, single, default_tolerances())
     assert verdict.bound == pytest.approx(0.78)  # σ 0: the 0.01 minimum margin applies
 
 
@@ -81,7 +81,7 @@ def test_throughput_is_relative_to_the_median_and_memory_is_an_upper_bound() -> 
     }
     verdicts = gate(
         CASE, {"train_samples_per_second": 26.9, "peak_memory_bytes": 1099.0}, entry,
-        DEFAULT_TOLERANCES,
+        default_tolerances(),
     )  # fmt: skip
     by_metric = {v.metric: v for v in verdicts}
     assert not by_metric["train_samples_per_second"].passed
@@ -91,7 +91,7 @@ def test_throughput_is_relative_to_the_median_and_memory_is_an_upper_bound() -> 
 
 
 def test_regression_message_names_everything_a_reader_needs(entry: dict, tmp_path: Path) -> None:
-    [verdict] = gate(CASE, {"eval_accuracy": 0.70}, entry, DEFAULT_TOLERANCES)
+    [verdict] = gate(CASE, {"eval_accuracy": 0.70}, entry, default_tolerances())
     environment = {**ENV, "versions": {"torch": "2.14.1", "transformers": "5.24.0"}}
     message = regression_message(CASE, [verdict], tmp_path / "smoke.json", entry, environment)
     for part in (

@@ -143,8 +143,8 @@ def test_profiles_carry_lora_settings_and_overrides() -> None:
     assert smoke.methods == ("full", "lora")
     assert smoke.training_for("lora").learning_rate == 1e-3
     assert smoke.training_for("full").learning_rate == 1e-4
-    assert smoke.floors_for("lora") == (0.74, 0.82)
-    assert smoke.floors_for("full") == (0.77, 0.84)
+    assert smoke.floors_for("lora") == {"eval_accuracy": 0.74, "eval_f1": 0.82}
+    assert smoke.floors_for("full") == {"eval_accuracy": 0.77, "eval_f1": 0.84}
 
     changed = apply_overrides(
         get_profile("smoke"), methods=["lora"], lora_rank=16, lora_targets=["query", "key"]
@@ -172,7 +172,7 @@ def test_qlora_quantizes_to_nf4_computing_in_the_case_precision() -> None:
 def test_four_bit_weights_count_as_the_values_they_hold() -> None:
     import torch
 
-    from ftbench.checkpoints import num_parameters
+    from ftbench.methods import num_parameters
 
     class Params4bit(torch.nn.Parameter):  # bitsandbytes' name: two values in each byte
         pass

@@ -21,17 +21,17 @@ def test_full_profile_is_the_hf_course_recipe() -> None:
 
 def test_smoke_times_every_padding_strategy() -> None:
     assert set(SMOKE.job("throughput").paddings) == {"static", "dynamic", "bucketed", "dynamic-x8"}
-    assert SMOKE.job("finetune").min_accuracy == 0.77
+    assert SMOKE.job("finetune").floors["eval_accuracy"] == 0.77
 
 
 def test_axis_overrides_keep_the_floors_and_recipe_overrides_drop_them() -> None:
     padded = apply_overrides(SMOKE, paddings=["dynamic"], seed=1)
     assert padded.job("finetune").paddings == ("dynamic",)
-    assert padded.job("finetune").min_accuracy == 0.77
+    assert padded.job("finetune").floors["eval_accuracy"] == 0.77
     assert padded.job("throughput").training.seed == 1
 
     shortened = apply_overrides(SMOKE, max_steps=10)
-    assert shortened.job("finetune").min_accuracy is None
+    assert shortened.job("finetune").floors == {}
     assert shortened.job("finetune").floors_off == "recipe changed by --ftb-max-steps"
 
 

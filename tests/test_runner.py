@@ -44,6 +44,7 @@ def test_record_holds_the_promised_keys(
 
     assert record["case_id"] == "throughput[tiny-bert-dynamic-cpu-fp32-full]"
     assert record["axes"] == {
+        "task": "mrpc",
         "checkpoint": str(tiny_checkpoint),
         "padding": "dynamic",
         "device": "cpu",
@@ -164,7 +165,8 @@ def test_progress_lines_name_the_case(tiny_checkpoint: Path, glue_dir: Path) -> 
 
     assert lines[-2].startswith("throughput[tiny-bert-dynamic-cpu-fp32-full]: step 6/6")
     assert "samples/s" in lines[-2]
-    assert lines[-1].startswith("throughput[tiny-bert-dynamic-cpu-fp32-full]: eval accuracy")
+    assert lines[-1].startswith("throughput[tiny-bert-dynamic-cpu-fp32-full]: eval ")
+    assert "accuracy 0." in lines[-1]
 
 
 def test_time_to_accuracy_leaves_training_unchanged(tiny_checkpoint: Path, glue_dir: Path) -> None:

@@ -1,13 +1,14 @@
 """Baselines and the gates that compare a case's numbers with them.
 
-    from ftbench.baselines import BaselineStore, gate, DEFAULT_TOLERANCES
+    from ftbench.baselines import BaselineStore, gate, default_tolerances
     store = BaselineStore("results/baselines")
     entry = store.entry(hardware_id, "smoke", case_id)          # None: no baseline
-    verdicts = gate(case_id, {"eval_accuracy": 0.78}, entry, DEFAULT_TOLERANCES)
+    verdicts = gate(case_id, {"eval_accuracy": 0.78}, entry, default_tolerances())
 
-Accuracy and F1 get a lower bound from the baseline's seed statistics,
-`mean - max(k * std, min_tolerance)`; throughput a relative lower bound on the baseline
-median; CUDA peak memory a relative upper bound. Baselines live in
+Each metric's gate comes from its task's definition (`ftbench.measures.Metric`): quality
+metrics get a bound from the baseline's seed statistics, `mean ∓ max(k * std, min_tolerance)`
+in the metric's direction; throughput a relative lower bound on the baseline median; CUDA
+peak memory a relative upper bound. Baselines live in
 `results/baselines/<hardware-id>/<profile>.json`, are committed, and change only with
 `--ftb-update-baselines`.
 """
@@ -15,12 +16,14 @@ median; CUDA peak memory a relative upper bound. Baselines live in
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftbench.errors import AccuracyFloorError, BaselineError, ConfigError
+from ftbench.measures import Tolerance
 
 if TYPE_CHECKING:
     from ftbench.profiles import Job
@@ -29,30 +32,18 @@ if TYPE_CHECKING:
 BASELINE_SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True)
-class Tolerance:
-    direction: str  # "higher" or "lower" is better
-    k: float = 3.0  # seed-statistics rule: this many standard deviations below the mean...
-    min_tolerance: float = 0.01  # ...but never a margin smaller than this (absolute)
-    relative: float | None = None  # relative rule instead: this fraction of the baseline median
+def default_tolerances() -> dict[str, Tolerance]:
+    """Every task's metrics with their default gates (a name two tasks share has one)."""
+    from ftbench.tasks import known_metrics
 
-    def describe(self) -> str:
-        if self.relative is not None:
-            return f"{self.relative:.0%} of the baseline median"
-        return f"max({self.k:g}σ, {self.min_tolerance:g})"
+    return {name: metric.tolerance for name, metric in known_metrics().items()}
 
 
-DEFAULT_TOLERANCES: dict[str, Tolerance] = {
-    "eval_accuracy": Tolerance("higher", k=3.0, min_tolerance=0.01),
-    "eval_f1": Tolerance("higher", k=3.0, min_tolerance=0.01),
-    "train_samples_per_second": Tolerance("higher", relative=0.10),
-    "peak_memory_bytes": Tolerance("lower", relative=0.10),
-}
-ACCURACY_METRICS = ("eval_accuracy", "eval_f1")
 # The Training fields that change what is trained; timing and evaluation settings do not.
 # `lora` holds an adapter method's settings (None for full fine-tuning, and in older baselines).
 RECIPE_FIELDS = (
     "epochs", "max_steps", "batch_size", "learning_rate", "weight_decay", "warmup", "seed", "lora",
+    "gradient_checkpointing", "max_length", "eval_samples",
 )  # fmt: skip
 
 
@@ -61,12 +52,12 @@ def recipe_of(training: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def tolerances_with(overrides: dict[str, dict[str, Any]] | None) -> dict[str, Tolerance]:
-    """DEFAULT_TOLERANCES with per-metric fields replaced; unknown names are refused."""
-    merged = dict(DEFAULT_TOLERANCES)
+    """The default tolerances with per-metric fields replaced; unknown names are refused."""
+    merged = default_tolerances()
     for metric, fields in (overrides or {}).items():
         if metric not in merged:
             raise ConfigError(
-                f"unknown metric {metric!r} in a tolerance; known: {', '.join(DEFAULT_TOLERANCES)}"
+                f"unknown metric {metric!r} in a tolerance; known: {', '.join(merged)}"
             )
         unknown = set(fields) - {"k", "min_tolerance", "relative"}
         if unknown:
@@ -98,24 +89,31 @@ def parse_tolerance(text: str) -> dict[str, dict[str, float]]:
 
 
 def gated_values(result: CaseResult, job: Job | None = None) -> dict[str, float]:
-    """The metrics of a result that gates apply to, by the job's choice."""
-    metrics = job.gates if job is not None else tuple(DEFAULT_TOLERANCES)
+    """The metrics of a result that gates apply to, by the job's choice (default: all it has)."""
+    from ftbench.tasks import known_metrics
+
+    known = known_metrics()
+    names = job.gates if job is not None else tuple(known)
     values: dict[str, float] = {}
-    for metric in metrics:
-        if metric in ACCURACY_METRICS:
-            value = result.metrics.get(metric) if result.accuracy_meaningful else None
-        elif metric == "train_samples_per_second":
-            value = result.throughput.get("train_samples_per_second")
-        elif metric == "peak_memory_bytes":
-            # CPU "peak memory" is process-wide RSS: it depends on what ran before in the
-            # process, so it is recorded but not gated. CUDA's is per case.
-            exact = result.memory.get("kind") == "cuda_max_allocated"
-            value = result.memory.get("peak_bytes") if exact else None
-        else:
-            raise ConfigError(f"unknown gated metric {metric!r}")
+    for name in names:
+        if name not in known:
+            raise ConfigError(f"unknown gated metric {name!r}; known: {', '.join(known)}")
+        value = metric_value(result, known[name])
         if value is not None:
-            values[metric] = float(value)
+            values[name] = float(value)
     return values
+
+
+def metric_value(result: CaseResult, metric: Any) -> float | None:
+    """A metric's value in a record, or None where it means nothing (quality on random
+    weights; CPU peak memory, which is process-wide RSS and depends on what ran before)."""
+    if metric.quality and not result.accuracy_meaningful:
+        return None
+    if metric.name == "peak_memory_bytes":
+        exact = result.memory.get("kind") == "cuda_max_allocated"
+        return result.memory.get("peak_bytes") if exact else None
+    value = (getattr(result, metric.section, None) or {}).get(metric.name)
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 # -- baseline entries ---------------------------------------------------------------------------
@@ -236,9 +234,10 @@ def read_baseline_file(path: Path) -> dict[str, Any]:
             f"{path}: baseline schema version {version!r} is newer than this ftbench reads "
             f"({BASELINE_SCHEMA_VERSION}); upgrade ftbench"
         )
+    known = default_tolerances()
     for case_id, entry in data["cases"].items():
         for metric, stats in (entry.get("metrics") or {}).items():
-            if metric not in DEFAULT_TOLERANCES or not {"mean", "std", "median", "n"} <= set(stats):
+            if metric not in known or not {"mean", "std", "median", "n"} <= set(stats):
                 raise BaselineError(f"{path}: case {case_id!r}: malformed metric {metric!r}")
     return data
 
@@ -346,8 +345,10 @@ def repro_differences(result: CaseResult, entry: dict[str, Any]) -> list[str] | 
     if ignore_seed != {**recipe_of(entry.get("recipe")), "seed": None}:
         return None
     index = seeds.index(seed)
+    from ftbench.tasks import known_metrics
+
     differences = []
-    for metric in ACCURACY_METRICS:
+    for metric in [m.name for m in known_metrics().values() if m.quality]:
         stats = (entry.get("metrics") or {}).get(metric)
         value = result.metrics.get(metric)
         if stats is None or value is None or index >= len(stats["values"]):
@@ -361,21 +362,27 @@ def repro_differences(result: CaseResult, entry: dict[str, Any]) -> list[str] | 
 
 
 def check_floors(result: CaseResult, job: Job) -> list[str]:
-    """Compare accuracy and F1 with the job's floors; return what was checked, raise on a miss.
+    """Compare the quality metrics with the job's floors; return what was checked, raise on a
+    miss. A floor is on the metric's good side: a loss must stay below its floor.
 
     Floors say nothing about random weights, and are dropped when options change the recipe.
     """
+    from ftbench.tasks import known_metrics
+
     if not result.accuracy_meaningful or job.floors_off:
         return []
+    known = known_metrics()
     checked, misses = [], []
-    min_accuracy, min_f1 = job.floors_for(result.axes.get("method", "full"))
-    for metric, floor in (("eval_accuracy", min_accuracy), ("eval_f1", min_f1)):
-        if floor is None:
-            continue
+    for metric, floor in job.floors_for(result.axes.get("method", "full")).items():
         value = result.metrics.get(metric)
-        line = f"{metric} {value:.4f} (floor {floor})" if value is not None else f"{metric} missing"
+        higher = known[metric].direction == "higher"
+        sign = "floor" if higher else "ceiling"
+        line = (
+            f"{metric} {value:.4f} ({sign} {floor})" if value is not None else f"{metric} missing"
+        )
         checked.append(line)
-        if value is None or value < floor:
+        wrong_side = value is not None and (value < floor if higher else value > floor)
+        if value is None or not math.isfinite(value) or wrong_side:
             misses.append(line)
     if misses:
         raise AccuracyFloorError(

@@ -203,11 +203,13 @@ class Progress(TrainerCallback):
 
     def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         metrics = kwargs.get("metrics") or {}
-        if "eval_accuracy" in metrics:
-            self.report(
-                f"{self.case_id}: eval accuracy {metrics['eval_accuracy']:.4f}, "
-                f"F1 {metrics.get('eval_f1', float('nan')):.4f}"
-            )
+        shown = [
+            f"{name.removeprefix('eval_')} {value:.4f}"
+            for name, value in metrics.items()
+            if isinstance(value, float) and not name.endswith(("runtime", "per_second"))
+        ]
+        if shown:
+            self.report(f"{self.case_id}: eval {', '.join(shown[:6])}")
 
 
 class TrainingEndedError(RuntimeError):

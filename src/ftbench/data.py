@@ -49,6 +49,12 @@ class DataSource:
     test_file: str | None = None
     text_columns: tuple[str, str] = ("sentence1", "sentence2")
     label_column: str = "label"
+    # The TRL tasks' columns in the user's own files, and which preference pairs to use.
+    prompt_column: str = "prompt"
+    completion_column: str = "completion"
+    chosen_column: str = "chosen"
+    rejected_column: str = "rejected"
+    preference_data: str = "gsm8k"  # "gsm8k" (correct vs wrong solutions) or "hh-rlhf"
 
     def describe(self) -> str:
         if self.train_file or self.validation_file:
@@ -68,9 +74,12 @@ def load_pairs(source: DataSource) -> DatasetDict:
 
 
 def glue_dir(data_dir: str | Path) -> Path:
-    """Accept both DIR (holding MRPC/) and DIR/MRPC, as users point at either."""
+    """Accept DIR/MRPC, DIR (holding MRPC/) and a data root holding glue/MRPC."""
     path = Path(data_dir).expanduser()
-    return path / "MRPC" if (path / "MRPC").is_dir() else path
+    for candidate in (path / "MRPC", path / "glue" / "MRPC"):
+        if candidate.is_dir():
+            return candidate
+    return path
 
 
 def pair_features(label: ClassLabel | None = None) -> Any:

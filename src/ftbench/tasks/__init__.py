@@ -1,0 +1,174 @@
+"""Tasks: what differs between fine-tuning jobs, behind one small interface.
+
+    from ftbench.tasks import get_task
+    task = get_task("dpo")
+    data = task.load_data(source)                          # checked splits, the task's schema
+    train = task.encode(data, tokenizer, padding="padded", max_length=256)
+    model, seconds = task.load_model(checkpoint, tokenizer, data, seed=42, method="lora", ...)
+    trainer = task.trainer(spec, model=model, tokenizer=tokenizer, data=train, ...)
+
+A task owns its data (sources, schema, checks, splits), the model class and peft task type, the
+trainer and its collator, and the metrics it reports (`ftbench.measures.Metric`: direction,
+default tolerance). Everything else is shared by all tasks: timing, token counting, memory,
+records, gates and reports live in the runner, `baselines` and `report`, which never ask which
+task they hold. A new task is one module here plus one bench test.
+
+| task   | trainer              | default data (offline)                | quality metrics          |
+| mrpc   | transformers.Trainer | GLUE MRPC                             | accuracy, F1             |
+| sft    | trl.SFTTrainer       | GSM8K: question -> worked solution    | held-out loss, token acc |
+| dpo    | trl.DPOTrainer       | GSM8K correct vs wrong; hh-rlhf       | reward accuracy, margin  |
+| reward | trl.RewardTrainer    | the same pairs                        | pair accuracy, margin    |
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ftbench.errors import ConfigError
+from ftbench.measures import SHARED_METRICS, Metric
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
+
+    from ftbench.checkpoints import Checkpoint
+    from ftbench.data import DataSource
+    from ftbench.methods import Lora
+
+# name -> module under ftbench.tasks; modules load only when a task is used.
+TASK_MODULES = {"mrpc": "mrpc", "sft": "sft", "dpo": "preference", "reward": "reward"}
+
+
+class Task:
+    """The interface every task implements; defaults suit a Trainer on tokenized data.
+
+    In the style of torchtune's recipes: a few named steps, each a plain method.
+    """
+
+    name: ClassVar[str]
+    title: ClassVar[str]  # the data, in a few words: "GLUE MRPC sentence pairs"
+    trainer_name: ClassVar[str]
+    model_class: ClassVar[str] = "sequence-classification"  # or "causal-lm"
+    peft_task_type: ClassVar[str] = "SEQ_CLS"  # or "CAUSAL_LM"
+    paddings: ClassVar[tuple[str, ...]]
+    metrics: ClassVar[tuple[Metric, ...]]
+    rows_per_sample: ClassVar[int] = 1  # preference batches hold chosen and rejected rows
+    needs_decoder: ClassVar[bool] = False  # the TRL tasks train (or score with) a causal LM
+    requires: ClassVar[tuple[str, ...]] = ()  # packages beyond the core install
+    install: ClassVar[str] = ""
+
+    def problem(self) -> str | None:
+        """Why this task can't run here (a missing package), or None."""
+        missing = [p for p in self.requires if importlib.util.find_spec(p) is None]
+        if missing:
+            return f"task {self.name} needs {', '.join(missing)}: {self.install}"
+        return None
+
+    # -- data ------------------------------------------------------------------------------------
+
+    def load_data(self, source: DataSource) -> DatasetDict:
+        raise NotImplementedError
+
+    def encode(
+        self, data: DatasetDict, tokenizer: Any, *, padding: str, max_length: int
+    ) -> DatasetDict:
+        """What the trainer takes: tokenized for Trainer, or checked rows for TRL's trainers."""
+        raise NotImplementedError
+
+    def collator(self, padding: str, tokenizer: Any) -> Any:
+        return None  # the trainer's own
+
+    # -- model -----------------------------------------------------------------------------------
+
+    def model_arguments(self, data: DatasetDict) -> dict[str, Any]:
+        """`checkpoints.load_model` arguments beyond the checkpoint: the head's labels."""
+        return {}
+
+    def load_model(
+        self,
+        checkpoint: Checkpoint,
+        tokenizer: Any,
+        data: DatasetDict,
+        *,
+        seed: int,
+        method: str = "full",
+        lora: Lora | None = None,
+        precision: str = "fp32",
+        device: str = "cpu",
+    ) -> tuple[Any, float]:
+        """A fresh model for a case (its seed, method, precision) and the seconds it took."""
+        from ftbench.checkpoints import load_model
+        from ftbench.methods import apply_method, quantization_config
+
+        started = time.perf_counter()
+        model = load_model(
+            checkpoint,
+            seed=seed,
+            vocab_size=len(tokenizer),
+            quantization=quantization_config(precision) if method == "qlora" else None,
+            device=device,
+            model_class=self.model_class,
+            **self.model_arguments(data),
+        )
+        model = apply_method(model, method, lora, task_type=self.peft_task_type)
+        return model, time.perf_counter() - started
+
+    # -- training --------------------------------------------------------------------------------
+
+    def config_class(self) -> Any:
+        from transformers import TrainingArguments
+
+        return TrainingArguments
+
+    def config_arguments(self, spec: Any) -> dict[str, Any]:
+        """The trainer config's settings beyond TrainingArguments' (TRL's max_length, ...)."""
+        return {}
+
+    def trainer(
+        self,
+        spec: Any,
+        *,
+        model: Any,
+        args: Any,
+        tokenizer: Any,
+        data: DatasetDict,
+        collator: Any,
+        callbacks: list[Any],
+    ) -> Any:
+        raise NotImplementedError
+
+    def quality(self, eval_metrics: dict[str, Any]) -> dict[str, float | None]:
+        """The task's metrics, by their names here, from what `trainer.evaluate()` returned."""
+        return {m.name: eval_metrics.get(m.name) for m in self.metrics}
+
+    def data_summary(self, data: DatasetDict) -> dict[str, Any]:
+        """What the record says about the data: split sizes, rows dropped and why."""
+        return {"splits": {split: len(data[split]) for split in data}}
+
+    # -- metrics ---------------------------------------------------------------------------------
+
+    @classmethod
+    def all_metrics(cls) -> tuple[Metric, ...]:
+        return (*cls.metrics, *SHARED_METRICS)
+
+
+def get_task(name: str) -> Task:
+    if name not in TASK_MODULES:
+        raise ConfigError(f"unknown task {name!r}; choose from {', '.join(TASK_MODULES)}")
+    module = importlib.import_module(f"ftbench.tasks.{TASK_MODULES[name]}")
+    return module.TASKS[name]
+
+
+def all_tasks() -> list[Task]:
+    return [get_task(name) for name in TASK_MODULES]
+
+
+def known_metrics() -> dict[str, Metric]:
+    """Every metric any task reports, by name; a name two tasks share has one definition."""
+    metrics: dict[str, Metric] = {}
+    for task in all_tasks():
+        for metric in task.all_metrics():
+            metrics.setdefault(metric.name, metric)
+    return metrics

@@ -1,0 +1,77 @@
+"""What the TRL tasks share: a causal LM's tokenizer and model, rows checked before training,
+and the trainer's config built from the case (TRL's configs extend TrainingArguments)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ftbench.tasks import Task
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
+
+INSTALL_TRL = "pip install 'ftbench[trl]'"
+
+
+class TrlTask(Task):
+    model_class = "causal-lm"
+    peft_task_type = "CAUSAL_LM"
+    requires = ("trl",)
+    needs_decoder = True
+    install = INSTALL_TRL
+    completions: ClassVar[tuple[str, ...]]  # the columns a prompt must leave room for
+    # Rows must fit whole (no truncation): every padding strategy then trains the same tokens,
+    # and padding-free mode, which TRL does not truncate, needs it.
+    whole_rows: ClassVar[bool] = False
+
+    def encode(
+        self,
+        data: DatasetDict,
+        tokenizer: Any,
+        *,
+        padding: str,
+        max_length: int,
+        eval_samples: int | None = None,
+    ) -> DatasetDict:
+        """Rows that fit: prompts leaving no room for a completion (with `whole_rows`, rows
+        longer than max_length) are dropped and counted.
+
+        TRL tokenizes in its trainer, so the rows stay text (chat messages) here.
+        """
+        from datasets import DatasetDict
+
+        from ftbench.errors import CheckpointError
+        from ftbench.tasks.chat import drop_rows_without_room, limit
+
+        if not getattr(tokenizer, "chat_template", None):
+            raise CheckpointError(
+                f"task {self.name}: the tokenizer has no chat template, and the rows are chat "
+                "messages; use a chat model's checkpoint (for example smollm2-135m)"
+            )
+        kept, dropped = {}, {}
+        for split in ("train", "validation"):
+            rows = limit(data[split], eval_samples) if split == "validation" else data[split]
+            kept[split], dropped[split] = drop_rows_without_room(
+                rows, tokenizer, max_length, self.completions, whole=self.whole_rows
+            )
+        encoded = DatasetDict(kept)
+        encoded.dropped = dropped  # for the record: rows dropped before training, per split
+        return encoded
+
+    def data_summary(self, data: DatasetDict) -> dict[str, Any]:
+        return {
+            "splits": {split: len(data[split]) for split in data},
+            "dropped_without_room": getattr(data, "dropped", None),
+        }
+
+    def config_arguments(self, spec: Any) -> dict[str, Any]:
+        # Every TRL config defaults to gradient checkpointing, which costs a lot of time on a
+        # CPU: the case chooses, and the record holds the choice.
+        return {
+            "max_length": spec.max_length,
+            "gradient_checkpointing": spec.training.gradient_checkpointing,
+            "dataset_num_proc": None,
+        }
+
+    def config_class(self) -> Any:
+        raise NotImplementedError

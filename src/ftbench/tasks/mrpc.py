@@ -1,0 +1,86 @@
+"""MRPC: sentence-pair classification with Trainer, the Hugging Face course's recipe.
+
+Data from the Hub's `nyu-mll/glue`/`mrpc`, GLUE's TSV layout (`--ftb-data-dir`), or the
+user's own files (`--ftb-train-file`, `--ftb-text-columns`, `--ftb-label-column`); see
+`ftbench.data`. The model is the checkpoint with a new classification head.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ftbench.measures import Metric
+from ftbench.padding import MRPC_STRATEGIES
+from ftbench.tasks import Task
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
+
+    from ftbench.data import DataSource
+
+
+class Mrpc(Task):
+    name = "mrpc"
+    title = "GLUE MRPC sentence pairs"
+    trainer_name = "transformers.Trainer"
+    paddings = MRPC_STRATEGIES
+    metrics = (
+        Metric("eval_accuracy", "higher", k=3.0, min_tolerance=0.01, label="accuracy"),
+        Metric("eval_f1", "higher", k=3.0, min_tolerance=0.01, label="F1"),
+    )
+
+    def load_data(self, source: DataSource) -> DatasetDict:
+        from ftbench.data import load_pairs
+
+        return load_pairs(source)
+
+    def encode(
+        self, data: DatasetDict, tokenizer: Any, *, padding: str, max_length: int
+    ) -> DatasetDict:
+        from ftbench.data import tokenize_pairs
+        from ftbench.padding import get_strategy
+
+        return tokenize_pairs(
+            data,
+            tokenizer,
+            max_length=max_length,
+            pad_to_max_length=get_strategy(padding).pad_to_max_length,
+        )
+
+    def collator(self, padding: str, tokenizer: Any) -> Any:
+        from ftbench.padding import get_strategy
+
+        return get_strategy(padding).collator(tokenizer)
+
+    def model_arguments(self, data: DatasetDict) -> dict[str, Any]:
+        label = data["train"].features["label"]
+        return {"num_labels": label.num_classes, "label_names": label.names}
+
+    def trainer(
+        self,
+        spec: Any,
+        *,
+        model: Any,
+        args: Any,
+        tokenizer: Any,
+        data: DatasetDict,
+        collator: Any,
+        callbacks: list[Any],
+    ) -> Any:
+        from transformers import Trainer
+
+        from ftbench.metrics import compute_metrics
+
+        return Trainer(
+            model=model,
+            args=args,
+            train_dataset=data["train"],
+            eval_dataset=data["validation"],
+            processing_class=tokenizer,
+            data_collator=collator,
+            compute_metrics=compute_metrics,
+            callbacks=callbacks,
+        )
+
+
+TASKS = {"mrpc": Mrpc()}

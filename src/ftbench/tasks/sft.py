@@ -1,0 +1,84 @@
+"""SFT: supervised fine-tuning of a chat model with TRL's SFTTrainer.
+
+GSM8K's question is the prompt and its worked solution the completion (the chat template
+applied; the loss on completion tokens only, TRL's default for prompt-completion rows). Metrics:
+held-out loss and mean token accuracy, beside the untrained model's on the same rows.
+
+The padding axis is TRL's: `padded` batches, `packed` (best-fit decreasing packing into rows of
+max_length) and `padding-free` (rows concatenated, told apart by position ids).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ftbench.measures import Metric
+from ftbench.tasks.lm import TrlTask
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
+
+    from ftbench.data import DataSource
+
+
+class Sft(TrlTask):
+    name = "sft"
+    title = "GSM8K: question -> worked solution"
+    trainer_name = "trl.SFTTrainer"
+    paddings = ("padded", "packed", "padding-free")
+    completions = ("completion",)
+    whole_rows = True
+    metrics = (
+        Metric("eval_loss", "lower", k=3.0, min_tolerance=0.02, label="eval loss"),
+        Metric(
+            "eval_mean_token_accuracy", "higher", k=3.0, min_tolerance=0.005, label="token acc."
+        ),
+    )
+
+    def load_data(self, source: DataSource) -> DatasetDict:
+        from ftbench.tasks.chat import load_sft_rows
+
+        return load_sft_rows(source)
+
+    def config_class(self) -> Any:
+        from trl import SFTConfig
+
+        return SFTConfig
+
+    def config_arguments(self, spec: Any) -> dict[str, Any]:
+        from ftbench.padding import get_strategy
+
+        arguments = {
+            **super().config_arguments(spec),
+            **(get_strategy(spec.padding).trl or {}),
+            "eval_packing": False,  # every padding strategy is evaluated on the same batches
+        }
+        if arguments.get("padding_free"):
+            # TRL refuses max_length without packing here; every row already fits (whole_rows).
+            arguments["max_length"] = None
+        return arguments
+
+    def trainer(
+        self,
+        spec: Any,
+        *,
+        model: Any,
+        args: Any,
+        tokenizer: Any,
+        data: DatasetDict,
+        collator: Any,
+        callbacks: list[Any],
+    ) -> Any:
+        from trl import SFTTrainer
+
+        return SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=data["train"],
+            eval_dataset=data["validation"],
+            processing_class=tokenizer,
+            callbacks=callbacks,
+        )
+
+
+TASKS = {"sft": Sft()}

@@ -63,6 +63,8 @@ class Case:
         if benchmark is not None:
             benchmark.extra_info.update(_benchmark_info(result, spec))
         _release(parts["model"], spec.device)
+        if spec.job == "throughput":  # the padding ceiling's cost curve, once per group
+            result.cost_curve = self.session.cost_curve(spec, parts)
         self.session.record(self.nodeid, result)
         return result
 

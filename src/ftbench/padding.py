@@ -81,6 +81,9 @@ class PaddingCounter:
         self.padded_tokens = 0
         self.pad_token_id = pad_token_id
         self._real: Any = 0
+        # Per training batch: samples, padded length, and the sum and sum of squares of its
+        # real lengths (device tensors until read), for the cost curve's per-batch predictions.
+        self._batches: list[tuple[int, int, Any, Any]] = []
         self._handle = model.register_forward_pre_hook(self._count, with_kwargs=True)
 
     def _count(self, module: Any, args: tuple, kwargs: dict) -> None:
@@ -99,9 +102,16 @@ class PaddingCounter:
                     f"{padding} padding tokens and no attention_mask, so the model attends to "
                     "padding: the collator or the model's inputs lost the mask"
                 )
-        self.samples += int(shape[0])
-        self.padded_tokens += int(shape[0] * shape[1])
-        self._real = self._real + (mask.sum() if mask is not None else shape[0] * shape[1])
+        samples, length = int(shape[0]), int(shape[1])
+        self.samples += samples
+        self.padded_tokens += samples * length
+        if mask is None:
+            real, squares = samples * length, samples * length * length
+        else:
+            lengths = mask.sum(dim=-1)
+            real, squares = lengths.sum(), (lengths * lengths).sum()
+        self._real = self._real + real
+        self._batches.append((samples, length, real, squares))
 
     @property
     def real_tokens(self) -> int:
@@ -110,6 +120,17 @@ class PaddingCounter:
     def snapshot(self) -> tuple[int, int, int]:
         """(samples, real tokens, padded tokens) so far; reading real tokens syncs the device."""
         return self.samples, self.real_tokens, self.padded_tokens
+
+    @property
+    def batch_count(self) -> int:
+        return len(self._batches)
+
+    def batches(self, start: int = 0, end: int | None = None) -> list[list[int]]:
+        """[samples, padded length, real tokens, sum of squared real lengths] per batch seen.
+
+        Reading syncs the device, so read after the timed window.
+        """
+        return [[b, n, int(r), int(s)] for b, n, r, s in self._batches[start:end]]
 
     def remove(self) -> None:
         self._handle.remove()

@@ -61,6 +61,7 @@ class FtbSession:
         self._staged: dict[tuple[str, str], dict[str, Any]] = {}
         self.baseline_report: list[str] = []
         self._usage_error: pytest.UsageError | None = None
+        self._cost_curves: dict[tuple[str, ...], dict[str, Any]] = {}
         name = config.getoption("ftb_profile")
         from ftbench.profiles import PROFILES
 
@@ -265,6 +266,19 @@ class FtbSession:
         )
         return {"model": model, "model_load_seconds": seconds}
 
+    def cost_curve(self, spec: CaseSpec, parts: dict[str, Any]) -> dict[str, Any]:
+        """What a batch costs on this device, for the padding ceiling: measured once per
+        checkpoint, device, precision and method, on a fresh model (see ftbench.costcurve)."""
+        from ftbench.costcurve import measure_for_case
+
+        key = (spec.checkpoint, spec.device, spec.precision, spec.method)
+        if key not in self._cost_curves:
+            label = self.pairs()["train"].features["label"]
+            self._cost_curves[key] = measure_for_case(
+                spec, parts["checkpoint"], parts["tokenizer"], label, report=self.progress
+            )
+        return self._cost_curves[key]
+
     # -- baselines -------------------------------------------------------------------------------
 
     @property
@@ -380,8 +394,9 @@ class FtbSession:
         if padding:
             reporter.write_line("")
             reporter.write_line(
-                "padding strategies (median and IQR over timed rounds; speedup and its ceiling, "
-                "the ratio of padding efficiencies, are against static padding):"
+                "padding strategies (median and IQR over timed rounds; speedup over static "
+                "padding; ceiling: no padding at all, from the cost curve measured in this run; "
+                "`ftbench report` explains every column):"
             )
             for line in format_padding_table(padding_table(padding)).splitlines():
                 reporter.write_line(line)

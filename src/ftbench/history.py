@@ -221,7 +221,7 @@ def write_history(rows: list[dict[str, Any]], metric: str, out: Path) -> list[Pa
         "mean otherwise) and the bound the gate applies; *changed* lists versions that differ "
         "from the run before.",
         "",
-        shown.to_markdown(index=False),
+        shown.to_markdown(index=False, disable_numparse=True),
         "",
         *(f"- {how}" for how in bounds),
         "",

@@ -34,6 +34,7 @@ from typing import Any
 
 DEFAULT_LENGTHS = (16, 32, 64, 96, 128)
 TERMS = ("a", "b", "c")  # seconds per step, per token, per token × length
+POOR_FIT = 0.25  # a worst relative error above this is reported as a poor fit
 
 
 def measure_cost_curve(
@@ -218,4 +219,6 @@ def describe(curve: dict[str, Any]) -> str:
         f"a = {fmt_rate(c['a'] * 1e3)} ms, b = {fmt_rate(c['b'] * 1e6)} µs/token, "
         f"c = {fmt_rate(c['c'] * 1e9)} ns/token²"
         + (f", worst fit error {error:.1%}" if error is not None else "")
-    )
+        + (f" (poor: over {POOR_FIT:.0%}, so the device was likely busy; the ceiling is rough)"
+           if error is not None and error > POOR_FIT else "")
+    )  # fmt: skip

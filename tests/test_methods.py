@@ -150,7 +150,7 @@ def test_profiles_carry_lora_settings_and_overrides() -> None:
         get_profile("smoke"), methods=["lora"], lora_rank=16, lora_targets=["query", "key"]
     ).job("finetune")
     assert changed.methods == ("lora",)
-    assert changed.lora == replace(smoke.lora, rank=16, targets=("query", "key"))
+    assert changed.lora == replace(smoke.lora, rank=16, targets=("query", "key"), floors={})
     assert "--ftb-lora-rank" in changed.floors_off
     same_lr = apply_overrides(get_profile("smoke"), learning_rate=3e-4).job("finetune")
     assert same_lr.training_for("lora").learning_rate == 3e-4

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import xml.etree.ElementTree as tree
 from pathlib import Path
 
 # Imported before any pytester run: in-process runs drop the modules they import, and numpy and
@@ -84,6 +86,7 @@ def test_cases_run_record_skip_and_summarise(
         "--ftb-max-steps=5",
         "--ftb-batch-size=8",
         "--ftb-max-length=64",
+        f"--junitxml={tmp_path / 'junit.xml'}",
     )
     # 2 paddings x 2 devices x 2 precisions x 3 methods: 4 run on cpu-fp32 (full and lora, and
     # qlora where bitsandbytes can train on this CPU); the rest are skipped for cuda, fp16 on
@@ -122,6 +125,27 @@ def test_cases_run_record_skip_and_summarise(
         for padding in ("static", "dynamic")
         for method in methods
     )
+    # One cost curve per method, measured once and shared by that method's paddings.
+    curves = {}
+    for path in results.glob("runs/*/*.json"):
+        record = json.loads(path.read_text())
+        curves.setdefault(record["axes"]["method"], []).append(record["cost_curve"])
+    for method in methods:
+        static, dynamic = curves[method]
+        assert static == dynamic
+        assert static["lengths"] == [16, 32, 64]
+        assert set(static["coefficients"]) == {"a", "b", "c"}
+    # The metrics reach the JUnit XML as properties of each test.
+    case = (
+        tree.parse(tmp_path / "junit.xml")
+        .getroot()
+        .find(".//testcase[@name='test_train_throughput[tiny-bert-dynamic-cpu-fp32-full]']")
+    )
+    properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert properties["ftb.case_id"] == "throughput[tiny-bert-dynamic-cpu-fp32-full]"
+    assert float(properties["ftb.train_samples_per_second"]) > 0
+    assert 0 < float(properties["ftb.padding_efficiency"]) <= 1
+    assert properties["ftb.baseline"] == "no baseline"
 
 
 def test_no_data_source_stops_with_one_clear_message(

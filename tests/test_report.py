@@ -59,8 +59,9 @@ def test_every_padding_figure_recomputes_by_hand() -> None:
     assert bucketed["speedup"] == pytest.approx(
         median_round_rate("bucketed") / median_round_rate("static")
     )
-    assert bucketed["ceiling"] == pytest.approx(0.98 / 0.42)
-    assert bucketed["share of ceiling"] == pytest.approx(bucketed["speedup"] / (0.98 / 0.42))
+    assert bucketed["padding-only prediction"] == pytest.approx(0.98 / 0.42)
+    assert bucketed["ceiling"] is None  # no cost curve in these records
+    assert bucketed["share of ceiling"] is None
     assert bucketed["tokens/s"] == pytest.approx(0.98 * 4 * 128 * 8 / sum(STEPS["bucketed"][0]))
     assert bucketed["peak MiB"] == 2048
     assert static["speedup"] == pytest.approx(1.0)
@@ -105,7 +106,11 @@ def test_hardware_table_merges_devices() -> None:
     results = [_result(p, "AMD EPYC") for p in STEPS] + [_result(p, "NVIDIA H100") for p in STEPS]
     table = hardware_table(results)
     assert len(table) == 2
-    assert set(table["samples/s"].columns) == {"static", "dynamic", "bucketed"}
+    assert list(table.columns) == [
+        "device", "run", "checkpoint", "precision", "method",
+        "static samples/s", "dynamic samples/s", "bucketed samples/s",
+        "static speedup", "dynamic speedup", "bucketed speedup", "best MFU", "MFU peak",
+    ]  # fmt: skip
 
 
 def test_flops_and_mfu_follow_the_palm_formula() -> None:
@@ -181,9 +186,9 @@ def test_report_bad_inputs(tmp_path: Path, capsys) -> None:
     assert main(["report", str(run), "--out", str(tmp_path / "o")]) == 0
     assert "skipped" in capsys.readouterr().err
 
-    (run / "new.json").write_text(json.dumps({"schema_version": 2, "case_id": "x"}))
+    (run / "new.json").write_text(json.dumps({"schema_version": 99, "case_id": "x"}))
     assert main(["report", str(run), "--out", str(tmp_path / "o2")]) == 2
-    assert "schema version 2" in capsys.readouterr().err
+    assert "schema version 99" in capsys.readouterr().err
     (run / "new.json").unlink()
 
     if os.geteuid() != 0:  # root can write anywhere, so only a user sees this refusal
@@ -192,3 +197,126 @@ def test_report_bad_inputs(tmp_path: Path, capsys) -> None:
         assert main(["report", str(run), "--out", str(locked)]) == 2
     assert main(["report", str(run), "--out", "/proc/ftbench-report"]) == 2
     assert "can't write to /proc/ftbench-report" in capsys.readouterr().err
+
+
+# -- the report people read: several runs, re-measures, failures, older records -----------------
+
+CURVE = {
+    "batch_size": 4, "lengths": [16, 64, 128], "step_seconds": [0.06, 0.12, 0.25],
+    "steps_per_length": 3, "warmup_steps": 1, "coefficients": {"a": 0.04, "b": 3e-4, "c": 1e-6},
+    "max_relative_error": 0.02,
+}  # fmt: skip
+LENGTHS = {"static": 128, "dynamic": 70, "bucketed": 56}
+
+
+def _measured(padding: str, run: str, rate_scale: float = 1.0, **changes) -> CaseResult:
+    """A throughput record with its timed batches and cost curve, as pytest bench/ writes it."""
+    from dataclasses import replace
+
+    result = _result(padding)
+    length = LENGTHS[padding]
+    real = int(STEPS[padding][1] * 4 * length)  # real tokens of a batch of 4, equal lengths
+    result.padding["batches"] = [[4, length, real, real * real // 4]] * 8
+    result.padding["max_length"] = 128
+    result.cost_curve = CURVE
+    result.throughput["timed_seconds"] = sum(STEPS[padding][0])
+    result.throughput["step_seconds"] = [s / rate_scale for s in STEPS[padding][0]]
+    result.throughput["train_samples_per_second"] *= rate_scale
+    result.utilisation = {"mfu": 0.123, "peak_source": "measured fp32 matmul peak of this CPU"}
+    result.memory["peak_bytes"] = 2_800_000_000
+    return replace(result, run_id=run, **changes)
+
+
+def _write_run(root: Path, name: str, results: list[CaseResult]) -> Path:
+    store = RunStore(root / name)
+    for result in results:
+        store.write(result)
+    return store.directory
+
+
+@pytest.mark.parametrize("runs", [1, 3, 6])
+def test_report_stays_readable_over_many_runs(tmp_path: Path, runs: int, capsys) -> None:
+    for i in range(runs):
+        results = [_measured(p, f"run{i}", rate_scale=1 + i / 10) for p in STEPS]
+        _write_run(tmp_path / "runs", f"2026112{i}-000000-aaaaa{i}", results)
+    out = tmp_path / "report"
+
+    assert main(["report", str(tmp_path / "runs"), "--out", str(out)]) == 0  # a folder of runs
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cases.csv", "hardware.csv", "padding.csv", "report.md",
+        "speedup_vs_ceiling.png", "throughput_by_padding.png",
+    ]  # fmt: skip
+    for chart in ("speedup_vs_ceiling.png", "throughput_by_padding.png"):
+        assert (out / chart).read_bytes()[:4] == b"\x89PNG"
+    text = (out / "report.md").read_text()
+    assert text.count("\n### AMD EPYC (cpu) · minilm-l6 fp32 full · run 2026112") == runs
+    for unreadable in ("('", "e+0", "nan", "None"):
+        assert unreadable not in text
+    assert "| padding   | samples/s (IQR)" in text
+    assert "| static    | 8.00 (8.00-8.00)" in text  # rates to 3 significant figures
+    assert "| 2670       | 12.3% | measured CPU peak |" in text  # MiB as integers; CPU MFU
+    assert "| static samples/s   | dynamic samples/s   |" in text  # flat headers
+    assert "- AMD EPYC (cpu) · minilm-l6 fp32 full · run 2026112" in text  # the cost curve
+    assert "fit a = 40.0 ms, b = 300 µs/token, c = 1000 ns/token²" in text
+    assert "![speedup_vs_ceiling](speedup_vs_ceiling.png)" in text
+    printed = capsys.readouterr().out
+    assert "nan" not in printed
+    assert "share of ceiling" in printed
+
+
+def test_report_over_remeasures_failures_missing_static_and_old_records(
+    tmp_path: Path, capsys
+) -> None:
+    from dataclasses import replace
+
+    # A: static re-measured by the gate (the later record is the one it judged).
+    first = _measured("static", "a", rate_scale=0.5, created_at="2026-11-28T10:00:00+0000")
+    again = _measured("static", "a", created_at="2026-11-28T10:05:00+0000")
+    a = _write_run(tmp_path, "a", [first, again, _measured("dynamic", "a")])
+    # B: no static padding to compare with.
+    b = _write_run(tmp_path, "b", [_measured("dynamic", "b"), _measured("bucketed", "b")])
+    # C: a case whose measurement failed part-way: no timed steps, no rates, no memory.
+    broken = replace(
+        _result("static"), run_id="c", utilisation={}, memory={},
+        throughput={"train_samples_per_second": None, "train_tokens_per_second": None},
+        padding={"real_tokens": 0, "padded_tokens": 0, "efficiency": None},
+    )  # fmt: skip
+    c = _write_run(tmp_path, "c", [broken, _measured("dynamic", "c")])
+    # D: a version-1 record from before the method axis, cost curves and utilisation.
+    d = tmp_path / "d"
+    d.mkdir()
+    old = _result("dynamic").to_record()
+    for key in ("cost_curve", "utilisation", "method", "time_to_accuracy", "notes", "run_id"):
+        old.pop(key)
+    old["schema_version"] = 1
+    (d / "old.json").write_text(json.dumps(old))
+    out = tmp_path / "report"
+
+    assert main(["report", str(a), str(b), str(c), str(d), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "1 record(s) of an older schema" in captured.err
+    assert "nan" not in captured.out
+    text = (out / "report.md").read_text()
+    assert "nan" not in text
+    assert "None" not in text
+    rows = {(r["run"], r["padding"]): r for r in padding_rows(load_all(a, b, c, d))}
+    folded = rows[("a", "static")]
+    assert folded["note"] == "re-measured (2 measurements; first 4.00 samples/s)"
+    assert folded["samples/s"] == pytest.approx(8.0)  # the re-measure counts
+    assert rows[("b", "dynamic")]["speedup"] is None
+    assert rows[("c", "dynamic")]["speedup"] is None  # its static has no rate
+    assert rows[("d", "dynamic")]["method"] == "full"
+    assert "re-measured (2 measurements" in text
+    assert "| re-measure 1  |" in text  # the cases table marks the later record
+    run_b = text.split("run b\n")[1].split("###")[0]
+    assert (
+        "| dynamic   | 12.5 (12.5-12.7)  | 1070       | 0.660          | -         | -    " in run_b
+    )
+    run_c = text.split("run c\n")[1].split("###")[0]
+    assert "| static    | no throughput measured | -                 | -          | -    " in run_c
+
+
+def load_all(*directories: Path) -> list[CaseResult]:
+    from ftbench.report import load_runs
+
+    return load_runs(list(directories))[0]

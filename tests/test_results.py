@@ -35,7 +35,9 @@ def test_truncated_record_names_the_file(tmp_path: Path) -> None:
 def test_record_from_another_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "case.json"
     path.write_text('{"schema_version": 99}')
-    with pytest.raises(FtbenchError, match="schema version 99; this ftbench reads 1"):
+    with pytest.raises(
+        FtbenchError, match=r"schema version 99; this ftbench reads 2 and older \(1\)"
+    ):
         read_record(path)
 
 

@@ -11,7 +11,7 @@ from ftbench.data import DataSource
 from ftbench.errors import CaseOutOfMemoryError, ConfigError, NonFiniteLossError
 from ftbench.methods import Lora
 from ftbench.profiles import Training
-from ftbench.results import RunStore, read_record
+from ftbench.results import SCHEMA_VERSION, RunStore, read_record
 from ftbench.runner import CaseSpec, run
 
 TINY_TRAINING = Training(max_steps=6, batch_size=8, eval_batch_size=16, timing_warmup_steps=2)
@@ -61,6 +61,13 @@ def test_record_holds_the_promised_keys(
     padding = record["padding"]
     assert 0 < padding["real_tokens"] <= padding["padded_tokens"]
     assert padding["efficiency"] == pytest.approx(padding["real_tokens"] / padding["padded_tokens"])
+    # one [samples, padded length, real tokens, Σ real length²] per timed batch, adding up
+    batches = padding["batches"]
+    assert len(batches) == record["throughput"]["timed_steps"]
+    assert sum(b[0] for b in batches) == record["throughput"]["timed_samples"]
+    assert sum(b[0] * b[1] for b in batches) == padding["padded_tokens"]
+    assert sum(b[2] for b in batches) == padding["real_tokens"]
+    assert all(b[2] ** 2 / b[0] <= b[3] <= b[0] * b[1] ** 2 for b in batches)
     assert record["memory"]["peak_bytes"] > 0
     assert record["memory"]["model_bytes"] > 0
     assert record["method"]["name"] == "full"
@@ -78,7 +85,7 @@ def test_record_holds_the_promised_keys(
         "accelerate",
     }
     assert {"cpu_model", "cpu_count", "device_name", "git", "profile", "cuda"} <= set(environment)
-    assert json.loads(path.read_text())["schema_version"] == 1
+    assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
 
 
 def test_same_seed_same_numbers(tiny_checkpoint: Path, glue_dir: Path) -> None:

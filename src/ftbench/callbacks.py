@@ -32,6 +32,7 @@ class StepTimer(TrainerCallback):
         self.start_cuda = 0
         self._start: tuple[float, int, int, int] | None = None
         self._end: tuple[float, int, int, int] | None = None
+        self._batch_window = [0, 0]  # the counter's batches inside the timed window
         self._last_time = 0.0
         self._last_samples = 0
         self._process: Any = None
@@ -112,6 +113,7 @@ class StepTimer(TrainerCallback):
             "step_times_synchronized": self.device == "cpu",
             "real_tokens": real,
             "padded_tokens": padded,
+            "batches": self.counter.batches(*self._batch_window),
         }
 
     def peak_memory(self) -> dict[str, Any]:
@@ -140,10 +142,12 @@ class StepTimer(TrainerCallback):
         self._last_time = time.perf_counter()
         self._last_samples = samples
         self._start = (self._last_time, samples, real, padded)
+        self._batch_window[0] = self.counter.batch_count
 
     def _mark_end(self, now: float) -> None:
         samples, real, padded = self.counter.snapshot()
         self._end = (now, samples, real, padded)
+        self._batch_window[1] = self.counter.batch_count
 
     def _sample_memory(self) -> None:
         if self._process is not None:

@@ -63,6 +63,10 @@ class Case:
         if benchmark is not None:
             benchmark.extra_info.update(_benchmark_info(result, spec))
         _release(parts["model"], spec.device)
+        # The padding ceiling's cost curve, once per group, for MRPC's fixed-step padding cases
+        # (it times classification steps on made-up token ids).
+        if spec.task == "mrpc" and not spec.training.evaluate:
+            result.cost_curve = self.session.cost_curve(spec, parts)
         self.session.record(self.nodeid, result)
         return result
 

@@ -3,6 +3,7 @@
 ftbench run --padding dynamic --data-dir ../shared/data/glue     # one case, no pytest
 ftbench compare A B                                              # B against A, gated
 ftbench report RUN_DIR [RUN_DIR ...] --out DIR                   # tables and charts
+ftbench history results/runs --metric train_samples_per_second   # a metric over runs
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     from ftbench import compare, run
 
     parser = argparse.ArgumentParser(prog="ftbench", description="Fine-tuning benchmarks.")
@@ -22,22 +23,54 @@ def main(argv: list[str] | None = None) -> int:
         commands.add_parser("compare", help="compare two run directories or baseline files")
     )
     report = commands.add_parser("report", help="padding, hardware and time-to-accuracy tables")
-    report.add_argument("runs", nargs="+", type=Path, help="run directories (results/runs/...)")
+    report.add_argument(
+        "runs", nargs="+", type=Path, help="run directories, or a folder of them (results/runs)"
+    )
     report.add_argument("--out", type=Path, default=Path("results/reports/latest"))
-    args = parser.parse_args(argv)
+    report.add_argument(
+        "--summary",
+        type=Path,
+        metavar="FILE",
+        help="also append the markdown tables (no charts) to FILE, e.g. $GITHUB_STEP_SUMMARY",
+    )
+    history = commands.add_parser("history", help="a metric over runs, against its baseline")
+    history.add_argument(
+        "runs", nargs="+", type=Path, help="run directories, or a folder of them (results/runs)"
+    )
+    history.add_argument(
+        "--metric",
+        default="train_samples_per_second",
+        help="a gated metric (train_samples_per_second, eval_accuracy, eval_f1, "
+        "peak_memory_bytes) or a record field such as throughput.train_tokens_per_second",
+    )
+    history.add_argument("--case", metavar="TEXT", help="only cases whose id contains TEXT")
+    history.add_argument("--order", choices=("date", "commit"), default="date")
+    history.add_argument("--baselines", type=Path, default=Path("results/baselines"))
+    history.add_argument("--out", type=Path, default=Path("results/reports/history"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ftbench import compare, run
+
+    args = build_parser().parse_args(argv)
     if args.command == "run":
         return run.main(args=args)
     if args.command == "compare":
         return compare.main(args=args)
-    return report_main(args.runs, args.out)
+    if args.command == "history":
+        return history_main(args)
+    return report_main(args.runs, args.out, args.summary)
 
 
-def report_main(runs: list[Path], out: Path) -> int:
+def report_main(runs: list[Path], out: Path, summary: Path | None = None) -> int:
     from ftbench.errors import FtbenchError
     from ftbench.report import (
+        format_hardware_table,
         format_padding_table,
         hardware_table,
         load_runs,
+        markdown_report,
         padding_table,
         write_report,
     )
@@ -53,11 +86,50 @@ def report_main(runs: list[Path], out: Path) -> int:
     hardware = hardware_table(results)
     if not hardware.empty:
         print()
-        print(hardware.to_string(float_format=lambda v: f"{v:.2f}"))
+        print(format_hardware_table(hardware).to_string(index=False))
     try:
         written = write_report(results, out)
     except OSError as exc:
         print(f"ftbench report: can't write to {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if summary is not None:
+        try:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(markdown_report(results) + "\n")
+        except OSError as exc:
+            print(f"ftbench report: can't write to {summary}: {exc.strerror or exc}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+    print()
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def history_main(args: argparse.Namespace) -> int:
+    from ftbench.errors import FtbenchError
+    from ftbench.history import format_history, history_rows, history_table, write_history
+    from ftbench.report import load_runs
+
+    try:
+        results, notes = load_runs(args.runs)
+    except FtbenchError as exc:
+        print(f"ftbench history: {exc}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"ftbench history: {note}", file=sys.stderr)
+    rows = history_rows(results, args.metric, args.case, args.baselines, args.order)
+    if not rows:
+        print(f"ftbench history: no case matches {args.case!r}", file=sys.stderr)
+        return 2
+    if all(row["value"] is None for row in rows):
+        print(f"ftbench history: no record has {args.metric!r}", file=sys.stderr)
+        return 2
+    print(format_history(history_table(rows)).to_string(index=False))
+    try:
+        written = write_history(rows, args.metric, args.out)
+    except OSError as exc:
+        print(f"ftbench history: can't write to {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print()
     for path in written:

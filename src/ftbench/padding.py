@@ -105,6 +105,9 @@ class PaddingCounter:
         # run of it beyond one token can be padding.
         self.pad_is_eos = pad_is_eos
         self._real: Any = 0
+        # Per training batch: samples, padded length, and the sum and sum of squares of its
+        # real lengths (device tensors until read), for the cost curve's per-batch predictions.
+        self._batches: list[tuple[int, int, Any, Any]] = []
         self._handle = model.register_forward_pre_hook(self._count, with_kwargs=True)
 
     def _count(self, module: Any, args: tuple, kwargs: dict) -> None:
@@ -128,9 +131,16 @@ class PaddingCounter:
                     f"{padding} padding tokens and no attention_mask, so the model attends to "
                     "padding: the collator or the model's inputs lost the mask"
                 )
-        self.samples += int(shape[0]) // self.rows_per_sample
-        self.padded_tokens += int(shape[0] * shape[1])
-        self._real = self._real + (mask.sum() if mask is not None else shape[0] * shape[1])
+        rows, length = int(shape[0]), int(shape[1])
+        self.samples += rows // self.rows_per_sample
+        self.padded_tokens += rows * length
+        if mask is None:
+            real, squares = rows * length, rows * length * length
+        else:
+            lengths = mask.sum(dim=-1)
+            real, squares = lengths.sum(), (lengths * lengths).sum()
+        self._real = self._real + real
+        self._batches.append((rows, length, real, squares))
 
     def _padding_without_mask(self, ids: Any) -> int:
         if not self.pad_is_eos:
@@ -147,6 +157,17 @@ class PaddingCounter:
     def snapshot(self) -> tuple[int, int, int]:
         """(samples, real tokens, padded tokens) so far; reading real tokens syncs the device."""
         return self.samples, self.real_tokens, self.padded_tokens
+
+    @property
+    def batch_count(self) -> int:
+        return len(self._batches)
+
+    def batches(self, start: int = 0, end: int | None = None) -> list[list[int]]:
+        """[samples, padded length, real tokens, sum of squared real lengths] per batch seen.
+
+        Reading syncs the device, so read after the timed window.
+        """
+        return [[b, n, int(r), int(s)] for b, n, r, s in self._batches[start:end]]
 
     def remove(self) -> None:
         self._handle.remove()

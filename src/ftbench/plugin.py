@@ -64,6 +64,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
     return report
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    # The case's numbers go into JUnit XML as properties, shown per test by CI front ends.
+    try:
+        return (yield)
+    finally:
+        from ftbench.junit import add_properties
+
+        add_properties(item, item.config.stash[SESSION_KEY].statuses)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.config.stash[SESSION_KEY].display(terminalreporter)
 

@@ -17,7 +17,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+# 2: throughput records carry `cost_curve` and `padding.batches` (the padding ceiling's inputs).
+SCHEMA_VERSION = 2
+
+
+def _upgrade_v1(record: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 had no cost curve, and its earliest records no method axis (all full)."""
+    record.setdefault("cost_curve", None)
+    record.setdefault("axes", {}).setdefault("method", "full")
+    return record
+
+
+# Older records are read by lifting them one version at a time; newer ones are refused.
+UPGRADES = {1: _upgrade_v1}
 
 
 @dataclass
@@ -41,6 +53,8 @@ class CaseResult:
     method: dict[str, Any] = field(default_factory=dict)
     time_to_accuracy: dict[str, Any] | None = None
     data: dict[str, Any] = field(default_factory=dict)  # split sizes, rows dropped and why
+    # throughput cases: the measured step-cost curve behind the padding ceiling (costcurve.py)
+    cost_curve: dict[str, Any] | None = None
     accuracy_meaningful: bool = True
     run_id: str | None = None  # the run directory's name: tells runs on one machine apart
     notes: list[str] = field(default_factory=list)
@@ -94,10 +108,18 @@ def read_record(path: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as exc:
         raise FtbenchError(f"{path}: not a readable ftbench record ({exc})") from None
     version = record.get("schema_version") if isinstance(record, dict) else None
-    if version != SCHEMA_VERSION:
+    if version == SCHEMA_VERSION:
+        return record
+    if version not in UPGRADES:
         raise RecordVersionError(
             f"{path}: record schema version {version!r}; this ftbench reads {SCHEMA_VERSION}"
+            + (f" and older ({', '.join(map(str, sorted(UPGRADES)))})" if UPGRADES else "")
         )
+    original = version
+    while version != SCHEMA_VERSION:
+        record = UPGRADES[version](record)
+        version += 1
+    record.update(schema_version=version, read_from_schema_version=original)
     return record
 
 

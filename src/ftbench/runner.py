@@ -453,6 +453,8 @@ def _result(
             "mean_real_length": real / window["timed_samples"],
             "mean_padded_length": padded / window["timed_samples"],
             "max_length": spec.max_length,
+            # [samples, padded length, real tokens, sum of squared real lengths] per timed batch
+            "batches": window["batches"],
         },
         memory=memory,
         times=times,

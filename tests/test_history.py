@@ -1,0 +1,103 @@
+"""`ftbench history`: a metric over runs with its baseline band, and what changed between runs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ftbench.cli import main
+from ftbench.history import history_rows
+from ftbench.results import CaseResult, RunStore
+
+CASE = "throughput[minilm-l6-static-cpu-fp32-full]"
+
+
+def _run(when: str, rate: float, torch: str, commit: str) -> CaseResult:
+    return CaseResult(
+        case_id=CASE, job="throughput", profile="smoke",
+        axes={"checkpoint": "minilm-l6", "padding": "static", "device": "cpu",
+              "precision": "fp32", "method": "full"},
+        metrics={}, padding={}, memory={}, times={}, checkpoint={},
+        throughput={"train_samples_per_second": rate},
+        training={"seed": 42},
+        environment={"hardware_id": "cpu-test-2c", "device_name": "CPU",
+                     "versions": {"torch": torch, "transformers": "5.24.0"},
+                     "git": {"commit": commit * 40, "dirty": False}},
+        accuracy_meaningful=False, created_at=when,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    """Three runs on one machine; torch went from 2.12 to 2.13 before the third, which is slow."""
+    root = tmp_path / "results" / "runs"
+    for name, (when, rate, torch, commit) in {
+        "r1": ("2026-11-01T10:00:00+0000", 10.0, "2.12.0", "a"),
+        "r2": ("2026-11-02T10:00:00+0000", 10.4, "2.12.0", "b"),
+        "r3": ("2026-11-03T10:00:00+0000", 7.5, "2.13.0", "c"),
+    }.items():
+        store = RunStore(root / name)
+        store.write(_run(when, rate, torch, commit))
+        if name == "r3":  # the gate re-measured it: the later number is the one that counts
+            store.write(_run("2026-11-03T10:09:00+0000", 8.0, torch, commit))
+    baselines = tmp_path / "results" / "baselines" / "cpu-test-2c"
+    baselines.mkdir(parents=True)
+    stats = {"values": [9.8, 10.0, 10.2], "n": 3, "mean": 10.0, "std": 0.2, "median": 10.0}
+    entry = {"metrics": {"train_samples_per_second": stats}}
+    baseline = {"schema_version": 1, "hardware_id": "cpu-test-2c", "profile": "smoke"}
+    (baselines / "smoke.json").write_text(json.dumps({**baseline, "cases": {CASE: entry}}))
+    return root
+
+
+def test_rows_follow_dates_and_carry_the_gates_band(runs: Path) -> None:
+    from ftbench.report import load_runs
+
+    results, _ = load_runs([runs])
+    rows = history_rows(results, baselines_dir=runs.parent / "baselines")
+
+    assert [r["run"] for r in rows] == ["r1", "r2", "r3"]
+    assert [r["value"] for r in rows] == [10.0, 10.4, 8.0]  # r3's re-measure, not its first
+    # smoke's throughput tolerance is 15% of the baseline median, as the gate computes it
+    assert [r["bound"] for r in rows] == pytest.approx([8.5] * 3)
+    assert [r["verdict"] for r in rows] == ["within bound", "within bound", "REGRESSED"]
+    assert [r["changed"] for r in rows] == ["-", "-", "torch 2.12.0→2.13.0"]
+    assert rows[2]["torch"] == "2.13.0"
+    assert rows[0]["commit"] == "aaaaaaaaaa"
+
+
+def test_history_command_writes_table_and_chart(runs: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "history"
+    argv = ["history", str(runs), "--baselines", str(runs.parent / "baselines"), "--out", str(out)]
+
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "torch 2.12.0→2.13.0" in printed
+    assert "REGRESSED" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["history.csv", "history.md", "history.png"]
+    assert (out / "history.png").read_bytes()[:4] == b"\x89PNG"
+    text = (out / "history.md").read_text()
+    assert "| 8.00    | 10.0       | 8.50    | REGRESSED    | torch 2.12.0→2.13.0 |" in text
+    assert "smoke.json: lower bound: median 10.0 - 15%, n=3" in text
+
+
+def test_history_without_baselines_or_matches(runs: Path, tmp_path: Path, capsys) -> None:
+    assert main(["history", str(runs), "--baselines", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "h")]) == 0  # fmt: skip
+    assert "no baseline" in capsys.readouterr().out
+    assert main(["history", str(runs), "--case", "nothing", "--out", str(tmp_path / "h")]) == 2
+    assert "no case matches 'nothing'" in capsys.readouterr().err
+    assert main(["history", str(runs), "--metric", "eval_f1", "--out", str(tmp_path / "h")]) == 2
+    assert "no record has 'eval_f1'" in capsys.readouterr().err
+
+
+def test_order_by_commit_falls_back_to_dates_outside_git(runs: Path) -> None:
+    from ftbench.history import run_order
+    from ftbench.report import load_runs
+
+    results, _ = load_runs([runs])
+    later_first = [replace(r, created_at="2026-12-01") if r.run_id == "r1" else r for r in results]
+    assert run_order(later_first, "date") == ["r2", "r3", "r1"]
+    assert run_order(results, "commit") == ["r1", "r2", "r3"]  # unknown commits: by date

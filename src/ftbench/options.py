@@ -53,6 +53,14 @@ def float_value(text: str) -> float:
     return value
 
 
+def seconds(text: str) -> float:
+    """Zero or more seconds."""
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(text)
+    return value
+
+
 def fraction(text: str) -> float:
     value = float(text)
     if not 0 <= value < 1:

@@ -196,15 +196,19 @@ def train_and_evaluate(
     from ftbench.callbacks import LossGuard, Progress, RoundGate, StepTimer, TimeToAccuracy
     from ftbench.checkpoints import num_parameters
     from ftbench.devices import environment, peak_flops
+    from ftbench.machine import MachineWatch, attach
     from ftbench.methods import describe
     from ftbench.metrics import compute_metrics, rate_spread, utilisation
+    from ftbench.oom import describe_oom
     from ftbench.padding import PaddingCounter
 
     setup_started = time.perf_counter()
     counter = PaddingCounter(model, tokenizer.pad_token_id)
     timer = StepTimer(spec.device, counter, spec.training.timing_warmup_steps)
     guard = LossGuard()
-    extra_callbacks: list[Any] = [timer, guard, *(callbacks or [])]
+    # issue 12: probe the device around the timed window (listed first: it stays outside it)
+    watch = MachineWatch(spec.device, spec.precision, spec.training.timing_warmup_steps)
+    extra_callbacks: list[Any] = [watch, timer, guard, *(callbacks or [])]
     if report is not None:
         extra_callbacks.append(Progress(spec.case_id, report, timer, guard, every=progress_every))
     gate = RoundGate(spec.device) if benchmark is not None else None
@@ -239,7 +243,8 @@ def train_and_evaluate(
         except torch.OutOfMemoryError as exc:
             raise CaseOutOfMemoryError(
                 f"{spec.case_id}: out of memory on {spec.device} at batch size "
-                f"{spec.training.batch_size}; lower it with --ftb-batch-size. ({exc})"
+                f"{spec.training.batch_size}: {describe_oom(exc, spec.device)}; lower it "
+                f"with --ftb-batch-size. ({exc})"
             ) from None
         except MissingAttentionMaskError as exc:
             raise MissingAttentionMaskError(
@@ -267,7 +272,7 @@ def train_and_evaluate(
             except torch.OutOfMemoryError as exc:
                 raise CaseOutOfMemoryError(
                     f"{spec.case_id}: out of memory on {spec.device} evaluating at batch size "
-                    f"{spec.training.eval_batch_size}. ({exc})"
+                    f"{spec.training.eval_batch_size}: {describe_oom(exc, spec.device)}. ({exc})"
                 ) from None
             eval_seconds = time.perf_counter() - eval_started
         memory = {**timer.peak_memory(), "model_bytes": model.get_memory_footprint()}
@@ -288,7 +293,7 @@ def train_and_evaluate(
         peak_flops_per_second=peak,
         peak_source=peak_source,
     )
-    return _result(
+    result = _result(
         spec,
         checkpoint=checkpoint,
         window=window,
@@ -313,6 +318,7 @@ def train_and_evaluate(
             "heads": config.num_attention_heads,
         },
     )
+    return attach(result, watch)  # issue 12: the probe and contention figures
 
 
 def _train_in_rounds(trainer: Any, gate: Any, benchmark: Any, training: Training) -> Any:
@@ -337,6 +343,9 @@ def _train_in_rounds(trainer: Any, gate: Any, benchmark: Any, training: Training
         )
     except TrainingEndedError:
         pass  # the loss guard's verdict, checked after training, says why
+    except BaseException:
+        gate.stop()  # issue 12: Ctrl-C, SIGTERM or an error: don't let training run on
+        raise
     finally:
         output = gate.finish()
     return output

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ftbench.case import Case
-from ftbench.errors import ConfigError, FtbenchError, RegressionError
+from ftbench.errors import CaseOutOfMemoryError, ConfigError, FtbenchError, RegressionError
 
 if TYPE_CHECKING:
     from ftbench.baselines import BaselineStore, Tolerance
@@ -61,6 +61,7 @@ class FtbSession:
         self._staged: dict[tuple[str, str], dict[str, Any]] = {}
         self.baseline_report: list[str] = []
         self._usage_error: pytest.UsageError | None = None
+        self._data_identity: dict[str, Any] | None = None
         name = config.getoption("ftb_profile")
         from ftbench.profiles import PROFILES
 
@@ -183,6 +184,7 @@ class FtbSession:
             self.check_lora_targets(cases)
             self.pairs()
             self.tolerances  # noqa: B018 - validates the tolerance options now
+            self.check_writable_dirs()  # issue 12: before any training, not after the first case
             for device in sorted(devices):
                 if device_problem(device) is None:  # a corrupt baseline file stops the run here
                     store, hardware_id, profile = self.baseline_location(device)
@@ -207,6 +209,13 @@ class FtbSession:
                 config = model_config(self.checkpoint(params["ftb_checkpoint"]), num_labels=2)
                 check_targets_of_config(config, lora)
 
+    def check_writable_dirs(self) -> None:
+        from ftbench.results import check_writable
+
+        check_writable(self.config.getoption("ftb_results_dir"), "--ftb-results-dir")
+        if self.updating_baselines:
+            check_writable(self.config.getoption("ftb_baselines_dir"), "--ftb-baselines-dir")
+
     # -- shared parts, built once per session ----------------------------------------------------
 
     def checkpoint(self, spec: str) -> Checkpoint:
@@ -222,6 +231,14 @@ class FtbSession:
 
             self._pairs = load_pairs(self.source)
         return self._pairs
+
+    def data_identity(self) -> dict[str, Any]:
+        """What the cases train and evaluate on: stored in each record and baseline entry."""
+        if self._data_identity is None:
+            from ftbench.dataid import data_identity
+
+            self._data_identity = data_identity(self.source, self.pairs())
+        return self._data_identity
 
     def case(
         self,
@@ -302,6 +319,11 @@ class FtbSession:
         """With --ftb-update-baselines: write what passed, or nothing if anything failed."""
         if not self.updating_baselines:
             return
+        from ftbench.interrupt import was_interrupted
+
+        if was_interrupted(self.config):  # issue 12: a partial run never becomes the baseline
+            self.baseline_report.append("baselines NOT updated: the run was interrupted")
+            return
         failed = sorted(n for n, outcome in self.outcomes.items() if outcome == "failed")
         if failed:
             self.baseline_report.append(
@@ -329,6 +351,8 @@ class FtbSession:
         return self._store
 
     def record(self, nodeid: str, result: CaseResult) -> Path:
+        if result.data is None:  # issue 12: every record knows its data
+            result.data = self.data_identity()
         self.results.append((nodeid, result))
         return self.store.write(result)
 
@@ -347,6 +371,10 @@ class FtbSession:
     ) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.outcomes[item.nodeid] = report.outcome
+        if call.excinfo is not None and isinstance(call.excinfo.value, CaseOutOfMemoryError):
+            from ftbench.oom import release
+
+            release(call.excinfo.value)  # issue 12: the next case gets the memory back
         if call.excinfo is not None and isinstance(call.excinfo.value, RegressionError):
             case = getattr(item, "funcargs", {}).get("ftb_case")
             if case is not None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from ftbench import interrupt
 from ftbench.baselines import parse_tolerance
 from ftbench.options import (
     device_names,
@@ -30,6 +31,7 @@ from ftbench.options import (
     padding_names,
     positive_int,
     precision_names,
+    seconds,
 )
 from ftbench.session import FtbSession
 
@@ -232,6 +234,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Fail, not warn, when environment and seed match the baseline but numbers differ.",
     )
     add(
+        "--ftb-strict",
+        action="store_true",
+        default=False,
+        help="Fail, not report 'not gated', when a throughput case stays on a busy device.",
+    )
+    add(
+        "--ftb-busy-wait",
+        metavar="SECONDS",
+        type=seconds,
+        default=60.0,
+        help="How long a case timed on a busy device waits for quiet to measure again.",
+    )
+    add(
         "--ftb-tolerance",
         metavar="METRIC:RULE",
         type=parse_tolerance,
@@ -254,6 +269,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "ftbench(job): a benchmark test of the profile's job (finetune, throughput)"
     )
     config.stash[SESSION_KEY] = FtbSession(config)
+    interrupt.install(config)  # SIGTERM takes Ctrl-C's path; restored in pytest_unconfigure
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    interrupt.uninstall(config)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

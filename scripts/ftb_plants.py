@@ -9,6 +9,9 @@ Each is switched on by an environment variable; none changes anything when they 
     FTB_PLANT_NO_ATTENTION_MASK=1       a collator that drops the attention mask
     FTB_PLANT_NAN=1                     a NaN training loss
     FTB_PLANT_SWAP_PREFERENCES=1        preference pairs trained with chosen and rejected swapped
+    FTB_PLANT_HOST_SPEED=1.45           a host this much faster: the planted sleep shrinks and
+                                        the device probe's score grows by the factor
+    FTB_PLANT_OOM=static                cases of this padding run out of memory in the forward
 
 The recipe each record states stays the profile's: the plants act like a silent bug in a
 library, which is what the baseline gates are there to catch (a maskless collator is stopped
@@ -41,7 +44,19 @@ if LR_FACTOR:
 
     ftbench.runner.training_arguments = scaled_arguments
 
-SLEEP = float(os.environ.get("FTB_PLANT_SLEEP", "0"))
+HOST_SPEED = float(os.environ.get("FTB_PLANT_HOST_SPEED", "1"))
+if HOST_SPEED != 1:
+    import ftbench.probe
+
+    probe = ftbench.probe.measure_probe
+
+    def faster_probe(*args, **kwargs):
+        figures = probe(*args, **kwargs)
+        return {**figures, "score": figures["score"] * HOST_SPEED}
+
+    ftbench.probe.measure_probe = faster_probe
+
+SLEEP = float(os.environ.get("FTB_PLANT_SLEEP", "0")) / HOST_SPEED
 SLOWDOWN = float(os.environ.get("FTB_PLANT_SLOWDOWN", "0"))
 if SLEEP or SLOWDOWN:
     step_end = ftbench.callbacks.StepTimer.on_step_end
@@ -103,3 +118,28 @@ if os.environ.get("FTB_PLANT_SWAP_PREFERENCES"):
         return data
 
     ftbench.tasks.chat.load_preference_rows = swapped
+OOM = os.environ.get("FTB_PLANT_OOM")
+if OOM:
+    import gc
+    import weakref
+
+    import torch
+
+    import ftbench.runner
+
+    train_and_evaluate = ftbench.runner.train_and_evaluate
+    failed = []  # weak references to the models of cases that ran out of memory
+
+    def out_of_memory(module, inputs):
+        raise torch.OutOfMemoryError("Tried to allocate 2.00 GiB (planted by FTB_PLANT_OOM)")
+
+    def oom_case(spec, **kwargs):
+        gc.collect()
+        for model in failed:  # the last case's model must be gone by now
+            print(f"FTB_PLANT_OOM: model of the failed case released: {model() is None}")
+        if spec.padding == OOM:
+            failed.append(weakref.ref(kwargs["model"]))
+            kwargs["model"].register_forward_pre_hook(out_of_memory)
+        return train_and_evaluate(spec, **kwargs)
+
+    ftbench.runner.train_and_evaluate = oom_case

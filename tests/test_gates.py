@@ -8,6 +8,11 @@ labels, and training steps slowed by a sleep.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 # Imported before any pytester run: in-process runs drop the modules they import, and numpy and
@@ -43,7 +48,8 @@ def suite(
     ]  # fmt: skip
 
     def run(*args: str, **env: str) -> pytest.RunResult:
-        for name in ("LR_FACTOR", "SLEEP", "SLOWDOWN", "SHUFFLED_EVAL", "NO_ATTENTION_MASK", "NAN"):
+        plants = ("LR_FACTOR", "SLEEP", "SLOWDOWN", "SHUFFLED_EVAL", "NO_ATTENTION_MASK", "NAN")
+        for name in (*plants, "HOST_SPEED", "OOM"):
             monkeypatch.delenv(f"FTB_PLANT_{name}", raising=False)
         for name, value in env.items():
             monkeypatch.setenv(f"FTB_PLANT_{name}", value)
@@ -53,6 +59,9 @@ def suite(
         return runner(*common, *args)
 
     run.baselines = tmp_path / "baselines"
+    run.results = tmp_path / "results"
+    run.common = common
+    run.path = pytester.path
     return run
 
 
@@ -138,11 +147,108 @@ def test_throughput_gate_catches_30_percent_not_3_percent(suite) -> None:
     slowed.assert_outcomes(failed=1, skipped=1)
     slowed.stdout.fnmatch_lines(
         [
-            "*train_samples_per_second * < bound * (lower bound: median * - 15%, n=1; "
+            "*train_samples_per_probe * < bound * (lower bound: median * - 15%, n=1; "
+            "samples/s * (baseline *), probe * (baseline *); "
             "first measurement *, re-measured *)",
         ]
     )
     assert "re-measuring once before failing" in slowed.stdout.str()
+
+
+@pytest.mark.slow  # about 90 s of planted, timed steps
+def test_relative_gate_holds_on_a_45_percent_faster_host(suite) -> None:
+    """A baseline from host A gates host B, 45% faster (planted: shorter steps, a faster probe):
+    B passes, and a 30% slowdown is red on both, though B's raw samples/s beat A's bound."""
+    suite(*THROUGHPUT, "--ftb-update-baselines", SLEEP=STEP).assert_outcomes(passed=1, skipped=1)
+    faster = suite(*THROUGHPUT, SLEEP=STEP, HOST_SPEED="1.45")
+    faster.assert_outcomes(passed=1, skipped=1)
+    faster.stdout.fnmatch_lines(["*throughput[[]tiny-bert-dynamic-cpu-fp32-full[]]*within bounds*"])
+    for host in ("1", "1.45"):
+        slowed = suite(*THROUGHPUT, SLEEP=STEP, SLOWDOWN="0.3", HOST_SPEED=host)
+        slowed.assert_outcomes(failed=1, skipped=1)
+        slowed.stdout.fnmatch_lines(["*train_samples_per_probe * < bound *"])
+
+
+def test_a_busy_device_is_named_not_blamed(suite) -> None:
+    suite(*THROUGHPUT, "--ftb-update-baselines").assert_outcomes(passed=1, skipped=1)
+    burn = "import time\nt = time.time()\nwhile time.time() - t < 120: pass"
+    helpers = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(2)]
+    try:
+        busy = suite(*THROUGHPUT, "--ftb-busy-wait=0")
+        strict = suite(*THROUGHPUT, "--ftb-busy-wait=0", "--ftb-strict")
+    finally:
+        for helper in helpers:
+            helper.kill()
+            helper.wait()
+    busy.assert_outcomes(passed=1, skipped=1)
+    busy.stdout.fnmatch_lines(
+        ["*throughput[[]*]*passed*not gated: device busy (other processes used * of * cores)*"]
+    )
+    assert "REGRESSED" not in busy.stdout.str()
+    strict.assert_outcomes(failed=1, skipped=1)
+    strict.stdout.fnmatch_lines(["*DeviceBusyError: throughput[[]*]: device busy (*"])
+    [record, *_] = sorted(suite.results.glob("runs/*/*.json"), key=lambda p: p.stat().st_mtime)
+    contention = json.loads(record.read_text())["machine"]["contention"]
+    assert set(contention) >= {"other_cores", "own_cores", "cpu_count", "busy"}
+
+
+def test_an_out_of_memory_case_fails_alone_and_gives_its_memory_back(suite) -> None:
+    run = suite(*THROUGHPUT, "-s", "--ftb-padding=static,dynamic", OOM="static")
+    run.assert_outcomes(passed=1, failed=1, skipped=1)
+    run.stdout.fnmatch_lines(
+        [
+            "*CaseOutOfMemoryError: throughput[[]tiny-bert-static-cpu-fp32-full[]]: out of memory "
+            "on cpu at batch size 4: it asked for 2.00 GiB more, with the process at * GiB*",
+        ]
+    )
+    assert "FTB_PLANT_OOM: model of the failed case released: True" in run.stdout.str()
+    run.stdout.fnmatch_lines(["*throughput[[]tiny-bert-dynamic-cpu-fp32-full[]]*passed*"])
+
+
+def test_an_unwritable_results_directory_stops_the_run_first(suite, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    run = suite(*THROUGHPUT, f"--ftb-results-dir={blocker / 'results'}")
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    run.stderr.fnmatch_lines(["ERROR: ftbench: --ftb-results-dir */results: can't write there*"])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupt_stops_at_once_and_loses_nothing(suite, signum: int) -> None:
+    """Two timed cases of 40 slow steps; the signal comes during the second."""
+    args = [*suite.common, *THROUGHPUT, "--ftb-max-steps=40", "--ftb-padding=static,dynamic"]
+    args += ["--ftb-progress-every=0.2", "--ftb-update-baselines"]
+    env = {**os.environ, "FTB_PLANT_SLEEP": "0.1"}
+    # A background job may inherit SIGINT ignored; the child must see Ctrl-C as a user would.
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pytest", *args],
+        cwd=suite.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    lines = []
+    for line in run.stdout:
+        lines.append(line)
+        if "[ftbench] throughput[tiny-bert-dynamic" in line and ": step " in line:
+            break
+    else:
+        pytest.fail("the second case never started:\n" + "".join(lines))
+    sent = time.monotonic()
+    run.send_signal(signum)
+    rest, _ = run.communicate(timeout=60)
+    assert time.monotonic() - sent < 10, "".join(lines) + rest
+    out = "".join(lines) + rest
+    assert run.returncode == pytest.ExitCode.INTERRUPTED, out
+    records = sorted(suite.results.glob("runs/*/*.json"))
+    assert [p.name for p in records] == ["throughput-tiny-bert-static-cpu-fp32-full-seed42.json"]
+    assert json.loads(records[0].read_text())["throughput"]["timed_steps"] == 37
+    assert "ftbench results" in out
+    assert "run interrupted" in out
+    assert "baselines NOT updated: the run was interrupted" in out
+    assert not list(suite.baselines.glob("**/*.json"))  # the directory was checked, not written
 
 
 def test_required_and_corrupt_baselines(suite) -> None:

@@ -46,7 +46,7 @@ def test_sft_trains_and_records_the_untrained_model_beside(tiny_llama, chat_data
     assert result.throughput["train_tokens_per_second"] > 0
     assert result.throughput["timed_samples"] == 4 * 3  # 3 timed steps of 4 rows
     assert 0 < result.padding["efficiency"] < 1  # padded batches hold padding
-    assert result.data["splits"]["validation"] == 8
+    assert result.data["used_rows"]["validation"] == 8
 
 
 @pytest.mark.parametrize("padding", ["packed", "padding-free"])
@@ -94,7 +94,7 @@ def test_own_preference_files_with_other_column_names(tiny_llama, tmp_path) -> N
     )
     result = run(spec("dpo", tiny_llama, batch_size=2), source)
 
-    assert result.data["splits"] == {"train": 24, "validation": 8}
+    assert result.data["used_rows"] == {"train": 24, "validation": 8}
 
 
 def test_a_missing_preference_column_is_one_clear_error(tmp_path) -> None:
@@ -134,7 +134,7 @@ def test_prompts_without_room_are_dropped_and_counted(tiny_llama, tmp_path) -> N
     result = run(spec("sft", tiny_llama, eval_samples=None), source)
 
     assert result.data["dropped_without_room"] == {"train": 3, "validation": 3}
-    assert result.data["splits"] == {"train": 12, "validation": 12}
+    assert result.data["used_rows"] == {"train": 12, "validation": 12}
     assert any("rows dropped before training" in note for note in result.notes)
 
 

@@ -63,6 +63,8 @@ def tolerances_with(overrides: dict[str, dict[str, Any]] | None) -> dict[str, To
         if unknown:
             raise ConfigError(f"tolerance of {metric!r}: unknown field(s) {sorted(unknown)}")
         merged[metric] = replace(merged[metric], **fields)
+    if "train_samples_per_probe" not in (overrides or {}):
+        merged["train_samples_per_probe"] = merged["train_samples_per_second"]
     return merged
 
 
@@ -99,6 +101,11 @@ def gated_values(result: CaseResult, job: Job | None = None) -> dict[str, float]
         if name not in known:
             raise ConfigError(f"unknown gated metric {name!r}; known: {', '.join(known)}")
         value = metric_value(result, known[name])
+        if name == "train_samples_per_second":
+            # The machine-relative figure travels with it (absent in old records).
+            relative = metric_value(result, known["train_samples_per_probe"])
+            if relative is not None:
+                values["train_samples_per_probe"] = float(relative)
         if value is not None:
             values[name] = float(value)
     return values
@@ -145,6 +152,8 @@ def entry_from_results(results: list[CaseResult], job: Job | None = None) -> dic
         "recipe": recipe_of(first.training.get("recipe")),
         "environment": fingerprint(environment),
         "metrics": {m: metric_stats(v) for m, v in per_metric.items()},
+        "data": first.data,  # issue 12: what it was measured on (ftbench.dataid)
+        "probe": (first.machine or {}).get("probe"),  # issue 12: the device probe's figures
     }
 
 
@@ -152,6 +161,13 @@ def fingerprint(environment: dict[str, Any]) -> dict[str, Any]:
     """What a number depends on, besides the case and the code: for diffs and repro checks."""
     keys = ("device_name", "hardware_id", "cpu_count", "torch_threads", "cuda", "cuda_driver")
     return {"versions": environment.get("versions", {}), **{k: environment.get(k) for k in keys}}
+
+
+def same_environment(current: dict[str, Any], baseline: dict[str, Any]) -> bool:
+    """Equal fingerprints; versions a baseline predates (peft, trl, bitsandbytes) don't count."""
+    known = baseline.get("versions") or {}
+    versions = {k: v for k, v in (current.get("versions") or {}).items() if k in known}
+    return {**current, "versions": versions} == baseline
 
 
 def environment_diff(current: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
@@ -198,12 +214,17 @@ class BaselineStore:
         return self.load(hardware_id, profile)["cases"].get(case_id)
 
     def update(self, hardware_id: str, profile: str, entries: dict[str, dict[str, Any]]) -> Path:
+        from ftbench.locking import locked
         from ftbench.results import write_json_atomic
 
-        data = self.load(hardware_id, profile)
-        data["cases"].update(entries)
-        data["cases"] = dict(sorted(data["cases"].items()))
-        return write_json_atomic(self.path(hardware_id, profile), data)
+        path = self.path(hardware_id, profile)
+        # issue 12: another run may have written the file since we read it: merge under a lock
+        with locked(path):
+            self._files.pop(path, None)
+            data = self.load(hardware_id, profile)
+            data["cases"].update(entries)
+            data["cases"] = dict(sorted(data["cases"].items()))
+            return write_json_atomic(path, data)
 
 
 def _empty(hardware_id: str, profile: str) -> dict[str, Any]:
@@ -339,7 +360,9 @@ def repro_differences(result: CaseResult, entry: dict[str, Any]) -> list[str] | 
     """None unless environment and seed match the baseline's exactly; then what differs."""
     seed = result.training.get("seed")
     seeds = entry.get("seeds") or []
-    if seed not in seeds or fingerprint(result.environment) != entry.get("environment"):
+    if seed not in seeds or not same_environment(
+        fingerprint(result.environment), entry.get("environment") or {}
+    ):
         return None
     ignore_seed = {**recipe_of(result.training.get("recipe")), "seed": None}
     if ignore_seed != {**recipe_of(entry.get("recipe")), "seed": None}:

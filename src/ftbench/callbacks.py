@@ -220,6 +220,10 @@ class TrainingEndedError(RuntimeError):
     """Training stopped before a benchmark round was complete."""
 
 
+class TrainingStoppedError(RuntimeError):
+    """Raised inside the training thread by `RoundGate.stop()`: ends Trainer's loop at once."""
+
+
 class RoundGate(TrainerCallback):
     """Holds Trainer's loop, run in a worker thread, at step boundaries.
 
@@ -239,19 +243,24 @@ class RoundGate(TrainerCallback):
         self._done_in_round = 0
         self._open = False
         self._alive = False
+        self._stopping = False
         self._thread: Any = None
         self._output: Any = None
         self._error: BaseException | None = None
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         with self._cond:
-            while self._allowed == 0 and not self._open:
+            while self._allowed == 0 and not self._open and not self._stopping:
                 self._cond.wait()
+            if self._stopping:
+                raise TrainingStoppedError("interrupted")
             if self._allowed:
                 self._allowed -= 1
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         with self._cond:
+            if self._stopping:
+                raise TrainingStoppedError("interrupted")
             self._done_in_round += 1
             if self._allowed == 0 and not self._open:
                 synchronize(self.device)
@@ -288,13 +297,20 @@ class RoundGate(TrainerCallback):
         if ended_early:  # e.g. the loss guard stopped training: no more rounds to time
             raise TrainingEndedError(f"training ended {steps - self._done_in_round} steps early")
 
+    def stop(self) -> None:
+        """End the training thread at its next step boundary (Ctrl-C, SIGTERM), not after the
+        rest of training: the step under way finishes, no other starts."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+
     def finish(self) -> Any:
         """Let the rest of training run unheld; return Trainer.train's output."""
         with self._cond:
             self._open = True
             self._cond.notify_all()
         self._thread.join()
-        if self._error is not None:
+        if self._error is not None and not isinstance(self._error, TrainingStoppedError):
             raise self._error
         return self._output
 

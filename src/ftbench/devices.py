@@ -165,7 +165,9 @@ def environment(device: str = "cpu", profile: str | None = None) -> dict[str, An
     import torch
 
     versions = {"python": platform.python_version()}
-    for package in ("torch", "transformers", "datasets", "accelerate", "tokenizers", "numpy"):
+    packages = ("torch", "transformers", "datasets", "accelerate", "tokenizers", "numpy")
+    # peft, trl and bitsandbytes drive the lora, qlora and trainer cases: None when absent
+    for package in (*packages, "peft", "trl", "bitsandbytes"):
         versions[package] = _version(package)
     env: dict[str, Any] = {
         "versions": versions,

@@ -63,3 +63,7 @@ class RecordVersionError(FtbenchError, ValueError):
 
 class FtbenchWarning(UserWarning):
     """Something worth a look that does not invalidate the result."""
+
+
+class DeviceBusyError(FtbenchError, AssertionError):
+    """Other processes loaded the device while a case was timed (--ftb-strict)."""

@@ -58,6 +58,16 @@ SHARED_METRICS: tuple[Metric, ...] = (
         section="throughput",
         quality=False,
     ),
+    # samples/s over the device probe's score (ftbench.machine): gated in place of samples/s
+    # where the baseline has it, with samples/s' tolerance unless given its own.
+    Metric(
+        "train_samples_per_probe",
+        "higher",
+        relative=0.10,
+        label="samples/s per probe",
+        section="throughput",
+        quality=False,
+    ),
     Metric(
         "train_tokens_per_second",
         "higher",

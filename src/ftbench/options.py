@@ -72,6 +72,14 @@ def float_value(text: str) -> float:
     return value
 
 
+def seconds(text: str) -> float:
+    """Zero or more seconds."""
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(text)
+    return value
+
+
 def fraction(text: str) -> float:
     value = float(text)
     if not 0 <= value < 1:
@@ -313,6 +321,21 @@ OPTIONS: tuple[Option, ...] = (
         "Fail, not warn, when environment and seed match the baseline but numbers differ.",
         action="store_true",
         default=False,
+        pytest_only=True,
+    ),
+    Option(
+        "strict",
+        "Fail, not report 'not gated', when a throughput case stays on a busy device.",
+        action="store_true",
+        default=False,
+        pytest_only=True,
+    ),
+    Option(
+        "busy-wait",
+        "How long a case timed on a busy device waits for quiet to measure again.",
+        "SECONDS",
+        seconds,
+        default=60.0,
         pytest_only=True,
     ),
     Option(

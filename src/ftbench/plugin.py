@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from ftbench import interrupt
 from ftbench.options import OPTIONS
 from ftbench.session import FtbSession
 
@@ -41,6 +42,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "ftbench(job): a benchmark test of the profile's job (finetune, throughput, sft, ...)",
     )
     config.stash[SESSION_KEY] = FtbSession(config)
+    interrupt.install(config)  # SIGTERM takes Ctrl-C's path; restored in pytest_unconfigure
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    interrupt.uninstall(config)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

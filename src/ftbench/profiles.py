@@ -127,7 +127,9 @@ def _trl_job(task: str, name: str | None = None, **changes: Any) -> Job:
         "paddings": ("padded",),
         "devices": ("cpu",),
         "precisions": ("fp32",),
-        "gates": (*quality, "train_tokens_per_second", "peak_memory_bytes"),
+        # samples/s, not tokens/s: the same batches in the same order make them proportional,
+        # and samples/s is the figure the probe-relative gate and the busy check know.
+        "gates": (*quality, "train_samples_per_second", "peak_memory_bytes"),
         "task": task,
         "max_length": 256,
     }
@@ -149,7 +151,7 @@ TRL_SMOKE_TRAINING = Training(
 TRL_SMOKE_JOBS = (
     _trl_job("sft", training=TRL_SMOKE_TRAINING),
     _trl_job("dpo", training=replace(TRL_SMOKE_TRAINING, batch_size=2, learning_rate=1e-5)),
-    _trl_job("reward", training=replace(TRL_SMOKE_TRAINING, batch_size=2, learning_rate=1e-5)),
+    _trl_job("reward", training=replace(TRL_SMOKE_TRAINING, batch_size=2, learning_rate=2e-5)),
 )
 
 SMOKE = Profile(

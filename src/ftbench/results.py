@@ -52,11 +52,15 @@ class CaseResult:
     # full, lora or qlora: trainable parameters, adapter size on disk, quantization
     method: dict[str, Any] = field(default_factory=dict)
     time_to_accuracy: dict[str, Any] | None = None
-    data: dict[str, Any] = field(default_factory=dict)  # split sizes, rows dropped and why
     # throughput cases: the measured step-cost curve behind the padding ceiling (costcurve.py)
     cost_curve: dict[str, Any] | None = None
     accuracy_meaningful: bool = True
     run_id: str | None = None  # the run directory's name: tells runs on one machine apart
+    # The device probe around the timed window and what other processes used (ftbench.machine).
+    machine: dict[str, Any] = field(default_factory=dict)
+    # What the case trained and evaluated on: source, files' sha256, split sizes and content
+    # hashes (ftbench.dataid), and the rows it used after dropping those that don't fit.
+    data: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
@@ -176,3 +180,22 @@ class RunStore:
             path = self.directory / f"{stem}-{attempt}.json"
         result.run_id = self.directory.name
         return write_json_atomic(path, result.to_record())
+
+
+def check_writable(directory: str | Path, option: str) -> Path:
+    """Create `directory` if needed and write a file in it, so an unwritable one stops the run
+    before any training rather than after the first case."""
+    from ftbench.errors import ConfigError
+
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".ftbench-write-check-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"{option} {path}: can't write there ({reason}); choose a directory you can write"
+        ) from None
+    return path

@@ -216,8 +216,10 @@ def train_and_evaluate(
 
     from ftbench.callbacks import LossGuard, Progress, RoundGate, StepTimer, TimeToAccuracy
     from ftbench.devices import environment, peak_flops
+    from ftbench.machine import MachineWatch, attach
     from ftbench.methods import describe, num_parameters
     from ftbench.metrics import rate_spread, utilisation
+    from ftbench.oom import describe_oom
     from ftbench.padding import PaddingCounter
 
     task = get_task(spec.task)
@@ -230,7 +232,9 @@ def train_and_evaluate(
     )
     timer = StepTimer(spec.device, counter, spec.training.timing_warmup_steps)
     guard = LossGuard()
-    extra_callbacks: list[Any] = [timer, guard, *(callbacks or [])]
+    # issue 12: probe the device around the timed window (listed first: it stays outside it)
+    watch = MachineWatch(spec.device, spec.precision, spec.training.timing_warmup_steps)
+    extra_callbacks: list[Any] = [watch, timer, guard, *(callbacks or [])]
     if report is not None:
         extra_callbacks.append(Progress(spec.case_id, report, timer, guard, every=progress_every))
     gate = RoundGate(spec.device) if benchmark is not None else None
@@ -265,7 +269,8 @@ def train_and_evaluate(
         except torch.OutOfMemoryError as exc:
             raise CaseOutOfMemoryError(
                 f"{spec.case_id}: out of memory on {spec.device} at batch size "
-                f"{spec.training.batch_size}; lower it with --ftb-batch-size. ({exc})"
+                f"{spec.training.batch_size}: {describe_oom(exc, spec.device)}; lower it "
+                f"with --ftb-batch-size. ({exc})"
             ) from None
         except MissingAttentionMaskError as exc:
             raise MissingAttentionMaskError(
@@ -293,7 +298,7 @@ def train_and_evaluate(
             except torch.OutOfMemoryError as exc:
                 raise CaseOutOfMemoryError(
                     f"{spec.case_id}: out of memory on {spec.device} evaluating at batch size "
-                    f"{spec.training.eval_batch_size}. ({exc})"
+                    f"{spec.training.eval_batch_size}: {describe_oom(exc, spec.device)}. ({exc})"
                 ) from None
             eval_seconds = time.perf_counter() - eval_started
         memory = {**timer.peak_memory(), "model_bytes": model.get_memory_footprint()}
@@ -314,7 +319,7 @@ def train_and_evaluate(
         peak_flops_per_second=peak,
         peak_source=peak_source,
     )
-    return _result(
+    result = _result(
         spec,
         task=task,
         untrained=untrained,
@@ -342,6 +347,7 @@ def train_and_evaluate(
             "heads": config.num_attention_heads,
         },
     )
+    return attach(result, watch)  # issue 12: the probe and contention figures
 
 
 def _train_in_rounds(trainer: Any, gate: Any, benchmark: Any, training: Training) -> Any:
@@ -366,6 +372,9 @@ def _train_in_rounds(trainer: Any, gate: Any, benchmark: Any, training: Training
         )
     except TrainingEndedError:
         pass  # the loss guard's verdict, checked after training, says why
+    except BaseException:
+        gate.stop()  # issue 12: Ctrl-C, SIGTERM or an error: don't let training run on
+        raise
     finally:
         output = gate.finish()
     return output

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ftbench.case import Case
-from ftbench.errors import ConfigError, FtbenchError, RegressionError
+from ftbench.errors import CaseOutOfMemoryError, ConfigError, FtbenchError, RegressionError
 
 if TYPE_CHECKING:
     from ftbench.baselines import BaselineStore, Tolerance
@@ -43,6 +43,7 @@ class FtbSession:
         self.baseline_report: list[str] = []
         self._usage_error: pytest.UsageError | None = None
         self._cost_curves: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._data_identity: dict[str, dict[str, Any]] = {}  # per task
         name = config.getoption("ftb_profile")
         from ftbench.profiles import PROFILES
 
@@ -169,6 +170,7 @@ class FtbSession:
             for task in sorted(tasks):
                 self.data(task)
             self.tolerances  # noqa: B018 - validates the tolerance options now
+            self.check_writable_dirs()  # issue 12: before any training, not after the first case
             for device in sorted(devices):
                 if device_problem(device) is None:  # a corrupt baseline file stops the run here
                     store, hardware_id, profile = self.baseline_location(device)
@@ -195,6 +197,13 @@ class FtbSession:
                 checked.add(key)
                 config = model_config(checkpoint, num_labels=2)
                 check_targets_of_config(config, job.lora, task.model_class)
+
+    def check_writable_dirs(self) -> None:
+        from ftbench.results import check_writable
+
+        check_writable(self.config.getoption("ftb_results_dir"), "--ftb-results-dir")
+        if self.updating_baselines:
+            check_writable(self.config.getoption("ftb_baselines_dir"), "--ftb-baselines-dir")
 
     # -- shared parts, built once per session ----------------------------------------------------
 
@@ -239,6 +248,15 @@ class FtbSession:
             else:
                 return None
         return self._data[task_name]
+
+    def data_identity(self, task_name: str) -> dict[str, Any]:
+        """What a task's cases train and evaluate on: stored in each record and baseline."""
+        if task_name not in self._data_identity:
+            from ftbench.tasks import get_task
+
+            task = get_task(task_name)
+            self._data_identity[task_name] = task.identity(self.source, self.data(task_name))
+        return self._data_identity[task_name]
 
     def encoded(self, spec: CaseSpec, checkpoint: Checkpoint, tokenizer: Any) -> Any:
         """The task's data for a tokenizer and padding (tokenized for Trainer), built once."""
@@ -346,6 +364,11 @@ class FtbSession:
         """With --ftb-update-baselines: write what passed, or nothing if anything failed."""
         if not self.updating_baselines:
             return
+        from ftbench.interrupt import was_interrupted
+
+        if was_interrupted(self.config):  # issue 12: a partial run never becomes the baseline
+            self.baseline_report.append("baselines NOT updated: the run was interrupted")
+            return
         failed = sorted(n for n, outcome in self.outcomes.items() if outcome == "failed")
         if failed:
             self.baseline_report.append(
@@ -373,6 +396,9 @@ class FtbSession:
         return self._store
 
     def record(self, nodeid: str, result: CaseResult) -> Path:
+        # Every record knows its data: the identity beside the rows the case used.
+        task = (result.axes or {}).get("task", "mrpc")
+        result.data = {**self.data_identity(task), **(result.data or {})}
         self.results.append((nodeid, result))
         return self.store.write(result)
 
@@ -391,6 +417,10 @@ class FtbSession:
     ) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.outcomes[item.nodeid] = report.outcome
+        if call.excinfo is not None and isinstance(call.excinfo.value, CaseOutOfMemoryError):
+            from ftbench.oom import release
+
+            release(call.excinfo.value)  # issue 12: the next case gets the memory back
         if call.excinfo is not None and isinstance(call.excinfo.value, RegressionError):
             case = getattr(item, "funcargs", {}).get("ftb_case")
             if case is not None:

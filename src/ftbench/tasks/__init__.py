@@ -144,8 +144,18 @@ class Task:
         return {m.name: eval_metrics.get(m.name) for m in self.metrics}
 
     def data_summary(self, data: DatasetDict) -> dict[str, Any]:
-        """What the record says about the data: split sizes, rows dropped and why."""
-        return {"splits": {split: len(data[split]) for split in data}}
+        """What the record says about the rows used: split sizes, rows dropped and why."""
+        return {"used_rows": {split: len(data[split]) for split in data}}
+
+    def calibrated_on(self, source: DataSource) -> str:
+        """The dataset the profile's floors were measured on (`ftbench.dataid`)."""
+        return "mrpc"
+
+    def identity(self, source: DataSource, data: DatasetDict) -> dict[str, Any]:
+        """Where the data came from and what it holds: compared with the baseline's."""
+        from ftbench.dataid import data_identity
+
+        return data_identity(source, data)
 
     # -- metrics ---------------------------------------------------------------------------------
 

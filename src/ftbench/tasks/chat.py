@@ -87,6 +87,20 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def default_files(source: DataSource, dataset: str) -> list[Path]:
+    """The shared data's files behind a default dataset, for their sha256 in the record."""
+    if not source.data_dir:
+        return []
+    names = {
+        "gsm8k": ("gsm8k", ("train.jsonl", "test.jsonl")),
+        "gsm8k-pairs": ("gsm8k", ("example_model_solutions.jsonl",)),
+        "hh-rlhf": ("hh-rlhf", ("harmless-base/test.jsonl.gz",)),
+    }
+    folder, files = names[dataset]
+    root = data_folder(source, folder)
+    return [root / f for f in files if root is not None and (root / f).is_file()]
+
+
 # -- SFT: prompt -> completion -------------------------------------------------------------------
 
 

@@ -60,9 +60,16 @@ class TrlTask(Task):
 
     def data_summary(self, data: DatasetDict) -> dict[str, Any]:
         return {
-            "splits": {split: len(data[split]) for split in data},
+            "used_rows": {split: len(data[split]) for split in data},
             "dropped_without_room": getattr(data, "dropped", None),
         }
+
+    def identity(self, source: Any, data: DatasetDict) -> dict[str, Any]:
+        from ftbench.dataid import chat_identity
+        from ftbench.tasks.chat import default_files
+
+        dataset = self.calibrated_on(source)
+        return chat_identity(source, data, dataset, default_files(source, dataset))
 
     def config_arguments(self, spec: Any) -> dict[str, Any]:
         # Every TRL config defaults to gradient checkpointing, which costs a lot of time on a

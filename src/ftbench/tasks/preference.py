@@ -46,6 +46,9 @@ class Dpo(TrlTask):
 
         return load_preference_rows(source)
 
+    def calibrated_on(self, source: DataSource) -> str:
+        return "hh-rlhf" if source.preference_data == "hh-rlhf" else "gsm8k-pairs"
+
     def config_class(self) -> Any:
         from trl import DPOConfig
 

@@ -54,6 +54,9 @@ class Reward(TrlTask):
             model.config.pad_token_id = tokenizer.pad_token_id  # the head reads each row's end
         return model, seconds
 
+    def calibrated_on(self, source: DataSource) -> str:
+        return "hh-rlhf" if source.preference_data == "hh-rlhf" else "gsm8k-pairs"
+
     def config_class(self) -> Any:
         from trl import RewardConfig
 

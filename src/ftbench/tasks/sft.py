@@ -40,6 +40,9 @@ class Sft(TrlTask):
 
         return load_sft_rows(source)
 
+    def calibrated_on(self, source: DataSource) -> str:
+        return "gsm8k"
+
     def config_class(self) -> Any:
         from trl import SFTConfig
 

@@ -1,0 +1,165 @@
+"""What else used the device while a case was timed: other processes, not ftbench's code.
+
+    from ftbench.contention import CpuWindow, wait_until_idle
+    window = CpuWindow.start()
+    ...                                   # the timed steps
+    figures = window.stop()               # {"other_cores": 1.7, "cpu_count": 2, "busy": True, ...}
+    wait_until_idle("cpu", limit=60)      # None once the machine is quiet, else the last figures
+
+On a CPU, other processes' share is the system-wide CPU time (psutil.cpu_times, steal included:
+a hypervisor giving our cores to other guests is contention too) less this process's own
+(threads and waited-for children included), over the window's wall time. On CUDA, other
+processes holding a context on the device are listed through NVML where pynvml is installed;
+without it GPU contention is not measured, and the record says so.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+# Busy: other processes used at least this many cores on average, or this share of all cores.
+BUSY_CORES = 0.25
+BUSY_SHARE = 0.10
+IDLE_POLL_SECONDS = 1.0
+
+
+def busy_threshold(cpu_count: int) -> float:
+    return max(BUSY_CORES, BUSY_SHARE * cpu_count)
+
+
+def _system_busy_seconds() -> float:
+    import psutil
+
+    t = psutil.cpu_times()
+    return sum(
+        getattr(t, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal")
+    )
+
+
+def _own_seconds() -> float:
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _steal_seconds() -> float:
+    import psutil
+
+    return getattr(psutil.cpu_times(), "steal", 0.0)
+
+
+@dataclass
+class CpuWindow:
+    """CPU time of the whole machine and of this process between `start()` and `stop()`."""
+
+    wall: float
+    system: float
+    own: float
+    steal: float
+
+    @classmethod
+    def start(cls) -> CpuWindow:
+        return cls(time.perf_counter(), _system_busy_seconds(), _own_seconds(), _steal_seconds())
+
+    def stop(self) -> dict[str, Any]:
+        wall = max(time.perf_counter() - self.wall, 1e-9)
+        system = _system_busy_seconds() - self.system
+        own = _own_seconds() - self.own
+        cpu_count = os.cpu_count() or 1
+        other = max(system - own, 0.0) / wall
+        return {
+            "seconds": wall,
+            "cpu_count": cpu_count,
+            "own_cores": own / wall,
+            "other_cores": other,
+            "steal_cores": max(_steal_seconds() - self.steal, 0.0) / wall,
+            "busy_threshold_cores": busy_threshold(cpu_count),
+            "busy": other >= busy_threshold(cpu_count),
+        }
+
+
+def gpu_others(device: str) -> dict[str, Any] | None:
+    """Other processes with a compute context on the CUDA device (NVML), or None if unknown."""
+    if device != "cuda":
+        return None
+    try:
+        import pynvml
+    except ImportError:
+        return {"measured": False, "why": "pynvml is not installed"}
+    try:
+        pynvml.nvmlInit()
+        try:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(_nvml_index())
+            running = pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
+            utilisation = pynvml.nvmlDeviceGetUtilizationRates(handle).gpu
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception as exc:  # NVML absent in containers, or the driver refuses: not measured
+        return {"measured": False, "why": f"NVML: {exc}"}
+    others = [
+        {"pid": p.pid, "memory_bytes": p.usedGpuMemory} for p in running if p.pid != os.getpid()
+    ]
+    return {"measured": True, "other_processes": others, "utilisation_percent": utilisation}
+
+
+def _nvml_index() -> int:
+    # NVML numbers devices physically; CUDA_VISIBLE_DEVICES may remap ours.
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    return int(visible) if visible.isdigit() else 0
+
+
+class DeviceWindow:
+    """Contention over a timed window: CPU time on every device (the host feeds the GPU too),
+    and other GPU processes at both ends on CUDA."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.gpu_before = gpu_others(device)
+        self.cpu = CpuWindow.start()
+
+    def stop(self) -> dict[str, Any]:
+        figures = self.cpu.stop()
+        gpu_after = gpu_others(self.device)
+        if gpu_after is not None:
+            pids = {
+                p["pid"]: p
+                for g in (self.gpu_before, gpu_after)
+                if g and g.get("measured")
+                for p in g["other_processes"]
+            }
+            figures["gpu"] = {**gpu_after, "other_processes": list(pids.values())}
+            # On a GPU the host's other load matters less than another process on the device.
+            figures["busy"] = bool(pids) or figures["other_cores"] >= figures["cpu_count"] / 2
+        return figures
+
+
+def describe(figures: dict[str, Any]) -> str:
+    """`other processes used 1.7 of 2 cores` (and GPU processes, where there were any)."""
+    parts = [f"other processes used {figures['other_cores']:.1f} of {figures['cpu_count']} cores"]
+    if figures.get("steal_cores", 0) >= 0.05:
+        parts[0] += f" ({figures['steal_cores']:.1f} stolen by the hypervisor)"
+    others = (figures.get("gpu") or {}).get("other_processes") or []
+    if others:
+        pids = ", ".join(str(p["pid"]) for p in others[:5])
+        parts.append(f"{len(others)} other process(es) on the GPU (pid {pids})")
+    return "; ".join(parts)
+
+
+def wait_until_idle(
+    device: str, limit: float, poll: float = IDLE_POLL_SECONDS
+) -> dict[str, Any] | None:
+    """Poll until other processes leave the device alone; None when they do within `limit`
+    seconds, else the last window's figures."""
+    deadline = time.monotonic() + limit
+    while True:
+        window = DeviceWindow(device)
+        time.sleep(poll)
+        figures = window.stop()
+        if not figures["busy"]:
+            return None
+        if time.monotonic() >= deadline:
+            return figures

@@ -1,0 +1,123 @@
+"""How a case's throughput is judged: relative to the device, and never on a busy device.
+
+`Case._gate` hands its values here before gating (`judge_throughput`):
+
+- a measurement taken while other processes loaded the device (`ftbench.contention`) is not
+  judged: the case waits for the device to go quiet (`--ftb-busy-wait`) and measures again; if
+  it stays busy the outcome is "not gated: device busy (...)", or a DeviceBusyError with
+  `--ftb-strict`;
+- where the baseline entry has the machine-relative figure (`train_samples_per_probe`, samples/s
+  over the device probe's score), that is gated instead of raw samples/s, so a faster or
+  slower host of the same hardware id moves neither; an older baseline falls back to the raw
+  gate, and the status says so.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ftbench.errors import DeviceBusyError
+from ftbench.machine import RELATIVE, is_busy
+
+if TYPE_CHECKING:
+    from ftbench.case import Case
+    from ftbench.results import CaseResult
+
+RAW = "train_samples_per_second"
+TIMED = (RAW, RELATIVE)
+RAW_FALLBACK = "raw throughput gate (the baseline has no probe figure; re-record it)"
+
+
+def contention_of(result: CaseResult) -> dict[str, Any]:
+    return (result.machine or {}).get("contention") or {}
+
+
+def busy_message(result: CaseResult) -> str:
+    from ftbench.contention import describe
+
+    return f"device busy ({describe(contention_of(result))})"
+
+
+def settle(case: Case) -> CaseResult | None:
+    """While the last measurement was taken on a busy device, wait for quiet and measure again,
+    within `--ftb-busy-wait` seconds. Returns the busy result when it stays busy, else None."""
+    import time
+
+    from ftbench.contention import wait_until_idle
+
+    limit = float(case.session.config.getoption("ftb_busy_wait"))
+    deadline = time.monotonic() + limit
+    while is_busy(case.results[-1]):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return case.results[-1]
+        case.session.progress(
+            f"{case.spec.case_id}: {busy_message(case.results[-1])} while timed; waiting up to "
+            f"{left:.0f} s for it to go quiet, then measuring again"
+        )
+        if wait_until_idle(case.spec.device, limit=left) is not None:
+            return case.results[-1]
+        case.results.append(case._measure(case.spec, fresh_model=True))
+    return None
+
+
+def timed_values(result: CaseResult) -> dict[str, float]:
+    return {m: float(result.throughput[m]) for m in TIMED if result.throughput.get(m) is not None}
+
+
+def judge_throughput(
+    case: Case, values: dict[str, float], entry: dict[str, Any]
+) -> tuple[dict[str, float], list[str]]:
+    """The values to gate and notes for the status; raises DeviceBusyError with --ftb-strict."""
+    if RAW not in values:
+        return values, []
+    others = {m: v for m, v in values.items() if m not in TIMED}
+    busy = settle(case)
+    if busy is not None:
+        message = busy_message(busy)
+        if case.session.config.getoption("ftb_strict"):
+            case.session.set_status(case.spec.case_id, "FAILED: device busy")
+            raise DeviceBusyError(
+                f"{case.spec.case_id}: {message} during the timed steps, for longer than "
+                f"--ftb-busy-wait; --ftb-strict fails what it can't judge"
+            )
+        return others, [f"not gated: {message}"]
+    # After a wait, the last measurement is the one taken on a quiet device.
+    timed = timed_values(case.results[-1])
+    return {**others, **choose(timed, entry)}, ([] if _relative(entry) else [RAW_FALLBACK])
+
+
+def _relative(entry: dict[str, Any]) -> bool:
+    return RELATIVE in (entry.get("metrics") or {})
+
+
+def choose(timed: dict[str, float], entry: dict[str, Any]) -> dict[str, float]:
+    """The relative figure where the baseline has one, else raw samples/s."""
+    if _relative(entry) and RELATIVE in timed:
+        return {RELATIVE: timed[RELATIVE]}
+    return {RAW: timed[RAW]} if RAW in timed else {}
+
+
+def explain(verdict: Any, case: Case, entry: dict[str, Any]) -> None:
+    """Add the raw figures and both probes to a relative verdict's `how`."""
+    if verdict.metric != RELATIVE:
+        return
+    result = case.results[-1]
+    probe = (result.machine or {}).get("probe") or {}
+    then = entry.get("probe") or {}
+    raw = (entry.get("metrics") or {}).get(RAW, {}).get("median")
+    verdict.how += (
+        f"; samples/s {result.throughput.get(RAW, 0):.4g} (baseline {raw:.4g}), probe "
+        f"{probe.get('score', 0):.4g} {probe.get('unit', '')} (baseline "
+        f"{then.get('score', float('nan')):.4g})"
+        if raw is not None
+        else ""
+    )
+
+
+def status_of(status: str, notes: list[str], verdicts: list[Any]) -> str:
+    """`not gated: device busy (...)` when nothing else was judged; else notes appended."""
+    busy = [n for n in notes if n.startswith("not gated")]
+    if busy and not verdicts:
+        return busy[0]
+    return ", ".join([status, *notes])

@@ -1,0 +1,226 @@
+"""Gates that hold on shared machines: relative throughput, busy devices, data identity, locks.
+
+The relative gate's arithmetic is checked on made-up figures here; `test_gates.py` runs the
+planted hosts end to end (slow tier).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from ftbench.baselines import BaselineStore, entry_from_results, gate, tolerances_with
+from ftbench.results import CaseResult
+from ftbench.throughput_gate import RAW, RAW_FALLBACK, choose, judge_throughput
+
+CASE = "throughput[tiny-bert-dynamic-cpu-fp32-full]"
+SMOKE = tolerances_with({"train_samples_per_second": {"relative": 0.15}})
+
+
+def result(samples_per_second: float, probe: float | None, busy: bool = False) -> CaseResult:
+    throughput = {RAW: samples_per_second}
+    if probe is not None:
+        throughput["train_samples_per_probe"] = samples_per_second / probe
+    return CaseResult(
+        case_id=CASE, job="throughput", profile="smoke", axes={}, metrics={},
+        throughput=throughput, padding={}, memory={}, times={},
+        training={"seed": 42, "recipe": {}}, checkpoint={}, environment={},
+        accuracy_meaningful=False,
+        machine={
+            "probe": {"score": probe, "unit": "steps/s"} if probe else None,
+            "contention": {"busy": busy, "other_cores": 1.7 if busy else 0.0, "cpu_count": 2},
+        },
+    )  # fmt: skip
+
+
+def verdict(candidate: CaseResult, entry: dict) -> object:
+    timed = {k: v for k, v in candidate.throughput.items() if k != "samples_per_second_spread"}
+    [only] = gate(CASE, choose(timed, entry), entry, SMOKE)
+    return only
+
+
+# Host A, where the baseline was recorded: 20 samples/s, probe 10 steps/s. Host B, of the same
+# hardware id, is 45% faster at everything. The planted regression makes training 30% slower.
+BASE = entry_from_results([result(20.0, 10.0)])
+FASTER = 1.45
+SLOWER = 1 / 1.3
+
+
+def test_relative_gate_holds_on_a_faster_host_and_still_catches_a_slowdown() -> None:
+    assert verdict(result(20.0, 10.0), BASE).passed  # host A, unchanged
+    assert verdict(result(20.0 * FASTER, 10.0 * FASTER), BASE).passed  # host B, unchanged
+    slowed_a = verdict(result(20.0 * SLOWER, 10.0), BASE)
+    slowed_b = verdict(result(20.0 * FASTER * SLOWER, 10.0 * FASTER), BASE)
+    assert not slowed_a.passed
+    assert not slowed_b.passed  # the faster host does not hide the slowdown...
+    assert slowed_b.metric == "train_samples_per_probe"
+    # ...which the raw gate would have passed: 20 x 1.45 / 1.3 = 22.3 samples/s > 17.
+    [raw] = gate(CASE, {RAW: 20.0 * FASTER * SLOWER}, BASE, SMOKE)
+    assert raw.passed
+
+
+def test_relative_gate_takes_the_throughput_tolerance() -> None:
+    assert SMOKE["train_samples_per_probe"].relative == 0.15
+    own = tolerances_with({"train_samples_per_probe": {"relative": 0.2}})
+    assert own["train_samples_per_probe"].relative == 0.2
+
+
+def _case(results: list[CaseResult], **options: object) -> SimpleNamespace:
+    defaults = {"ftb_busy_wait": 0.0, "ftb_strict": False, **options}
+    session = SimpleNamespace(
+        config=SimpleNamespace(getoption=defaults.__getitem__),
+        progress=lambda line: None,
+        set_status=lambda case_id, status: None,
+    )
+    spec = SimpleNamespace(case_id=CASE, device="cpu")
+    return SimpleNamespace(results=results, session=session, spec=spec)
+
+
+def test_an_old_baseline_falls_back_to_the_raw_gate_and_says_so() -> None:
+    old = entry_from_results([result(20.0, None)])
+    values, notes = judge_throughput(_case([result(20.0, 10.0)]), {RAW: 20.0}, old)
+    assert values == {RAW: 20.0}
+    assert notes == [RAW_FALLBACK]
+    values, notes = judge_throughput(_case([result(20.0, 10.0)]), {RAW: 20.0}, BASE)
+    assert values == {"train_samples_per_probe": 2.0}
+    assert notes == []
+
+
+def test_a_busy_measurement_is_not_judged_and_strict_fails_it() -> None:
+    from ftbench.errors import DeviceBusyError
+
+    busy = result(6.6, 10.0, busy=True)
+    values, notes = judge_throughput(_case([busy]), {RAW: 6.6}, BASE)
+    assert values == {}
+    assert notes == ["not gated: device busy (other processes used 1.7 of 2 cores)"]
+    with pytest.raises(DeviceBusyError, match="device busy"):
+        judge_throughput(_case([busy], ftb_strict=True), {RAW: 6.6}, BASE)
+
+
+def test_cpu_contention_counts_other_processes_not_our_own() -> None:
+    from ftbench.contention import CpuWindow
+
+    window = CpuWindow.start()
+    helper = subprocess.Popen(
+        [sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<2.5: pass"]
+    )
+    total, deadline = 0, time.perf_counter() + 1.5
+    while time.perf_counter() < deadline:
+        total += sum(range(10_000))  # our own work, which must not count
+    # Stopped before the helper is reaped: a waited-for child's time counts as our own.
+    figures = window.stop()
+    helper.wait()
+    assert figures["other_cores"] > 0.5, figures
+    assert figures["own_cores"] > 0.3, figures
+    assert figures["busy"]
+
+
+# -- data identity ------------------------------------------------------------------------------
+
+
+def test_data_identity_names_source_files_and_splits(glue_dir: Path, tmp_path: Path) -> None:
+    from ftbench.data import DataSource, load_pairs
+    from ftbench.dataid import data_difference, data_identity, floors_off
+
+    glue = DataSource(data_dir=str(glue_dir))
+    identity = data_identity(glue, load_pairs(glue))
+    assert identity["source"]["kind"] == "glue_dir"
+    assert identity["dataset"] == "custom"  # made-up pairs, not MRPC
+    assert identity["splits"]["validation"]["rows"] == 24
+    assert len(identity["files"]["train"]["sha256"]) == 64
+    assert identity["text_columns"] == ["sentence1", "sentence2"]
+    assert "not MRPC" in floors_off(identity)
+
+    train, dev = tmp_path / "train.csv", tmp_path / "test.csv"
+    for path, rows in ((train, 40), (dev, 17)):
+        lines = [f"q{i} words,a{i} words,{i % 2}" for i in range(rows)]
+        path.write_text("question,answer,verdict\n" + "\n".join(lines) + "\n")
+    files = DataSource(
+        train_file=str(train),
+        validation_file=str(dev),
+        text_columns=("question", "answer"),
+        label_column="verdict",
+    )
+    other = data_identity(files, load_pairs(files))
+    assert other["source"]["kind"] == "files"
+    message = data_difference(other, {"data": identity})
+    assert message.startswith("other data than the baseline's (baseline: dev.tsv, 24 rows, sha256 ")
+    assert "; this run: test.csv, 17 rows, sha256 " in message
+    assert data_difference(identity, {"data": identity}) is None
+    # A baseline from before identities is taken as MRPC: other data than these pairs.
+    assert "MRPC dev, 408 rows" in data_difference(identity, {})
+
+
+def test_mrpc_files_are_recognised(shared_glue: Path) -> None:
+    from ftbench.data import DataSource, load_pairs
+    from ftbench.dataid import data_difference, data_identity, floors_off
+
+    source = DataSource(data_dir=str(shared_glue))
+    identity = data_identity(source, load_pairs(source))
+    assert identity["dataset"] == "mrpc"
+    assert floors_off(identity) is None
+    assert data_difference(identity, {}) is None  # old baselines: MRPC
+
+
+def test_environment_names_adapter_libraries_without_breaking_old_baselines() -> None:
+    from ftbench.baselines import same_environment
+    from ftbench.devices import environment
+
+    versions = environment()["versions"]
+    assert {"peft", "trl", "bitsandbytes"} <= set(versions)
+    now = {"versions": {"torch": "2.13", "peft": "0.17"}, "cpu_count": 2}
+    old = {"versions": {"torch": "2.13"}, "cpu_count": 2}
+    assert same_environment(now, old)
+    assert not same_environment(now, {**old, "versions": {"torch": "2.12"}})
+
+
+# -- concurrent writes --------------------------------------------------------------------------
+
+UPDATER = textwrap.dedent(
+    """
+    import sys
+    from ftbench.baselines import BaselineStore
+    root, name = sys.argv[1], sys.argv[2]
+    for i in range(25):
+        BaselineStore(root).update("cpu-2c", "smoke", {f"{name}-{i}": {"metrics": {}}})
+    """
+)
+
+
+def test_two_processes_updating_one_baseline_file_lose_nothing(tmp_path: Path) -> None:
+    runs = [
+        subprocess.Popen([sys.executable, "-c", UPDATER, str(tmp_path), name])
+        for name in ("first", "second")
+    ]
+    assert [run.wait(timeout=120) for run in runs] == [0, 0]
+    cases = BaselineStore(tmp_path).load("cpu-2c", "smoke")["cases"]
+    assert len(cases) == 50
+    assert json.loads((tmp_path / "cpu-2c" / "smoke.json").read_text())["cases"] == cases
+
+
+def test_locked_serialises_holders(tmp_path: Path) -> None:
+    from ftbench.errors import FtbenchError
+    from ftbench.locking import locked
+
+    cache = tmp_path / "converted"
+    with locked(cache), pytest.raises(FtbenchError, match="held this lock"):  # noqa: SIM117
+        with locked(cache, timeout=0.1):
+            pass
+
+
+def test_an_unwritable_results_directory_is_refused(tmp_path: Path) -> None:
+    from ftbench.errors import ConfigError
+    from ftbench.results import check_writable
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match=r"--ftb-results-dir .*a-file/results: can.t write"):
+        check_writable(blocker / "results", "--ftb-results-dir")
+    assert check_writable(tmp_path / "new" / "results", "--ftb-results-dir").is_dir()

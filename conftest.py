@@ -2,7 +2,7 @@
 
     pytest tests/                                         # unit and plugin tests, <3 minutes, CPU
     pytest tests/ -m slow                                 # the throughput gate's timed plants
-    pytest bench/ --ftb-data-dir ../shared/data/glue      # the smoke benchmark, ~10 minutes, CPU
+    pytest bench/ --ftb-data-dir ../shared/data      # the smoke benchmark, ~10 minutes, CPU
     pytest bench/ --ftb-profile full                      # the HF course recipe, on a GPU
 
 Nothing heavy is imported here.

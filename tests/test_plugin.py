@@ -191,3 +191,33 @@ def test_bad_options_are_usage_errors(
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+def test_k_selects_a_trl_task_by_name(pytester: pytest.Pytester) -> None:
+    trl_bench = BENCH.parent / "test_trl.py"
+    pytester.makepyfile(test_bench=BENCH.read_text(), test_trl=trl_bench.read_text())
+    result = pytester.runpytest_inprocess(
+        "--collect-only", "-q", "--ftb-profile", "smoke", "-k", "dpo"
+    )
+    result.stdout.fnmatch_lines(
+        ["test_trl.py::test_dpo[[]smollm2-135m-padded-cpu-fp32-full[]]", "1/*tests collected*"]
+    )
+    sft = pytester.runpytest_inprocess(
+        "--collect-only", "-q", "--ftb-profile", "smoke", "-k", "sft",
+        "--ftb-padding", "padded,packed,padding-free,dynamic",
+    )  # fmt: skip
+    # Each job keeps the strategies its task has: SFT takes TRL's three, MRPC's jobs `dynamic`.
+    sft.stdout.fnmatch_lines(["*test_sft[[]smollm2-135m-padding-free-cpu-fp32-full[]]", "3/*"])
+
+
+def test_one_option_table_serves_pytest_and_the_runner() -> None:
+    import argparse
+
+    from ftbench.options import OPTIONS
+    from ftbench.run import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    runner = {a.dest for a in parser._actions}
+    for option in OPTIONS:
+        assert (option.dest in runner) != option.pytest_only, option.name

@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field, replace
 from statistics import fmean
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ftbench.errors import (
     BaselineError,
@@ -23,16 +23,35 @@ if TYPE_CHECKING:
     from ftbench.profiles import Job
     from ftbench.results import CaseResult
     from ftbench.runner import CaseSpec
-    from ftbench.session import FtbSession
 
 THROUGHPUT = "train_samples_per_second"
+
+
+class CaseHost(Protocol):
+    """What a case needs from the session that runs it (`session.FtbSession`): the case knows
+    this much of it, and nothing imports back."""
+
+    config: Any
+    source: Any
+    progress_every: float
+    updating_baselines: bool
+    tolerances: dict[str, Any]
+
+    def seeds(self, job: Job, base: int) -> list[int]: ...
+    def fresh_model(self, spec: CaseSpec, checkpoint: Any, tokenizer: Any) -> dict[str, Any]: ...
+    def cost_curve(self, spec: CaseSpec, parts: dict[str, Any]) -> dict[str, Any]: ...
+    def record(self, nodeid: str, result: CaseResult) -> Any: ...
+    def progress(self, line: str) -> None: ...
+    def stage_baseline(self, case: Case) -> None: ...
+    def set_status(self, case_id: str, status: str) -> None: ...
+    def baseline_location(self, device: str) -> tuple[Any, str, str]: ...
 
 
 @dataclass
 class Case:
     spec: CaseSpec
     job: Job
-    session: FtbSession
+    session: CaseHost
     nodeid: str
     parts: dict[str, Any] = field(repr=False)
     results: list[CaseResult] = field(default_factory=list)

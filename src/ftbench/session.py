@@ -1,7 +1,9 @@
-"""One `pytest bench/` session's state: profile, data, cases, records, progress and summary.
+"""One `pytest bench/` session's state: the profile, its parametrization, the parts built once
+(checkpoints, data), the cases' records and progress lines.
 
-The plugin's hooks hand off to an `FtbSession` here, so they stay one line each. Nothing heavy
-is imported until a benchmark case is collected.
+The plugin's hooks hand off to an `FtbSession` here, so they stay one line each. Baselines are
+staged and written by `recording.BaselineRecorder`, and the terminal summary is
+`summary.write_summary`'s. Nothing heavy is imported until a benchmark case is collected.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from ftbench.checkpoints import Checkpoint
     from ftbench.data import DataSource
     from ftbench.profiles import Job, Profile
+    from ftbench.recording import BaselineRecorder
     from ftbench.results import CaseResult, RunStore
     from ftbench.runner import CaseSpec
 
@@ -39,8 +42,7 @@ class FtbSession:
         self.statuses: dict[str, str] = {}
         self._baselines: BaselineStore | None = None
         self._hardware: dict[str, str] = {}
-        self._staged: dict[tuple[str, str], dict[str, Any]] = {}
-        self.baseline_report: list[str] = []
+        self._recorder: BaselineRecorder | None = None
         self._usage_error: pytest.UsageError | None = None
         self._cost_curves: dict[tuple[str, ...], dict[str, Any]] = {}
         self._data_identity: dict[str, dict[str, Any]] = {}  # per task
@@ -349,12 +351,17 @@ class FtbSession:
             self._hardware[device] = hardware_id(device)
         return self._baselines, self._hardware[device], self.profile.name
 
-    def stage_baseline(self, case: Case) -> None:
-        from ftbench.baselines import entry_from_results
+    @property
+    def recorder(self) -> BaselineRecorder:
+        if self._recorder is None:
+            from ftbench.recording import BaselineRecorder
 
+            self._recorder = BaselineRecorder(self.baseline_location("cpu")[0])
+        return self._recorder
+
+    def stage_baseline(self, case: Case) -> None:
         _, hardware_id, profile = self.baseline_location(case.spec.device)
-        entry = entry_from_results(case.results, case.job)
-        self._staged.setdefault((hardware_id, profile), {})[case.spec.case_id] = entry
+        self.recorder.stage(hardware_id, profile, case.spec.case_id, case.results, case.job)
         self.set_status(case.spec.case_id, "staged for update")
 
     def set_status(self, case_id: str, status: str) -> None:
@@ -366,24 +373,8 @@ class FtbSession:
             return
         from ftbench.interrupt import was_interrupted
 
-        if was_interrupted(self.config):  # issue 12: a partial run never becomes the baseline
-            self.baseline_report.append("baselines NOT updated: the run was interrupted")
-            return
-        failed = sorted(n for n, outcome in self.outcomes.items() if outcome == "failed")
-        if failed:
-            self.baseline_report.append(
-                f"baselines NOT updated: {len(failed)} case(s) failed, and a broken run never "
-                f"becomes the baseline ({', '.join(failed)})"
-            )
-            return
-        store = self._baselines
-        if store is None or not self._staged:
-            return
-        for (hardware_id, profile), entries in self._staged.items():
-            path = store.update(hardware_id, profile, entries)
-            self.baseline_report.append(f"baselines updated: {path} ({len(entries)} case(s))")
-            for case_id in entries:
-                self.statuses[case_id] = "baseline recorded"
+        for case_id in self.recorder.write(self.outcomes, was_interrupted(self.config)):
+            self.statuses[case_id] = "baseline recorded"
 
     # -- results ---------------------------------------------------------------------------------
 
@@ -430,50 +421,18 @@ class FtbSession:
             report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
 
     def display(self, reporter: Any) -> None:
-        if not self.results:
-            for line in self.baseline_report:
-                reporter.write_line(line, red=True, bold=True)
-            return
-        from ftbench.report import (
-            cases_table,
-            format_padding_table,
-            padding_table,
-            time_to_accuracy_table,
-        )
+        from ftbench.summary import write_summary
 
-        reporter.section("ftbench results")
-        results = [r for _, r in self.results]
-        table = cases_table(
-            results,
-            [self.outcomes.get(n) for n, _ in self.results],
-            [self.statuses.get(r.case_id) for r in results],
-        )
-        for line in table.to_string(index=False).splitlines():
-            reporter.write_line(line, red="REGRESSED" in line)
-        # Fixed-step cases without evaluation are the padding comparisons (the throughput job).
-        padding = [r for r in results if not (r.training.get("recipe") or {}).get("evaluate")]
-        if padding:
-            reporter.write_line("")
-            reporter.write_line(
-                "padding strategies (median and IQR over timed rounds; speedup over static "
-                "padding; ceiling: no padding at all, from the cost curve measured in this run; "
-                "`ftbench report` explains every column):"
-            )
-            for line in format_padding_table(padding_table(padding)).splitlines():
-                reporter.write_line(line)
-        tta = time_to_accuracy_table(results)
-        if not tta.empty:
-            reporter.write_line("")
-            reporter.write_line("time to accuracy (training time only, evaluation left out):")
-            for line in tta.to_string(index=False).splitlines():
-                reporter.write_line(line)
-        for _, result in self.results:
-            for note in result.notes:
-                reporter.write_line(f"note: {result.case_id}: {note}")
         ran = {r.job for _, r in self.results}
-        for job in self.profile.jobs:
-            if job.floors_off and job.name in ran:
-                reporter.write_line(f"note: {job.name}: floors not checked ({job.floors_off})")
-        reporter.write_line(f"records: {self.store.directory}")
-        for line in self.baseline_report:
-            reporter.write_line(line, red="NOT" in line, bold=True)
+        floors_off = {
+            j.name: j.floors_off for j in self.profile.jobs if j.floors_off and j.name in ran
+        }
+        write_summary(
+            reporter,
+            self.results,
+            self.outcomes,
+            self.statuses,
+            floors_off,
+            self.store.directory if self.results else None,
+            self.recorder.report,
+        )

@@ -153,12 +153,18 @@ def load_preference_rows(source: DataSource) -> DatasetDict:
 
 
 def gsm8k_pairs(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """For each question with a correct and a wrong model solution: correct chosen, wrong
-    rejected. Questions with only one kind give no pair."""
+    """For each question a model got wrong: GSM8K's own worked solution (`ground_truth`, in the
+    models' format, ending `A: <number>`) chosen over the first wrong model solution.
+
+    Measured first with a correct *model* solution chosen instead: 16 DPO steps of 2 pairs
+    then moved held-out reward accuracy to 0.59 for one seed and 0.41 for the next; the pairs
+    differ too subtly for a CPU budget of steps to learn anything stable.
+    """
     splits: dict[str, list[dict[str, Any]]] = {"train": [], "validation": []}
     for row in rows:
         solutions = [row[k] for k in GSM8K_SOLVERS if isinstance(row.get(k), dict)]
-        right = [s["solution"] for s in solutions if s.get("is_correct")]
+        correct = [s["solution"] for s in solutions if s.get("is_correct")]
+        right = [row["ground_truth"]] if row.get("ground_truth") else correct
         wrong = [s["solution"] for s in solutions if not s.get("is_correct")]
         if right and wrong:
             splits[question_split(row["question"])].append(

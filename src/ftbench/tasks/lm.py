@@ -82,3 +82,31 @@ class TrlTask(Task):
 
     def config_class(self) -> Any:
         raise NotImplementedError
+
+    def trainer_class(self) -> Any:
+        raise NotImplementedError
+
+    def trainer_arguments(self, spec: Any, model: Any) -> dict[str, Any]:
+        """The trainer's arguments beyond the shared ones (DPO's reference model)."""
+        return {}
+
+    def trainer(
+        self,
+        spec: Any,
+        *,
+        model: Any,
+        args: Any,
+        tokenizer: Any,
+        data: DatasetDict,
+        collator: Any,
+        callbacks: list[Any],
+    ) -> Any:
+        return self.trainer_class()(
+            model=model,
+            args=args,
+            train_dataset=data["train"],
+            eval_dataset=data["validation"],
+            processing_class=tokenizer,
+            callbacks=callbacks,
+            **self.trainer_arguments(spec, model),
+        )

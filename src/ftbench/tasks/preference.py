@@ -1,7 +1,7 @@
 """DPO: preference tuning with TRL's DPOTrainer (CPO and ORPO belong here too, later).
 
-Pairs: GSM8K's correct model solution chosen over a wrong one for the same question (split by
-question), or hh-rlhf harmless-base (`--ftb-preference-data hh-rlhf`), or the user's own files.
+Pairs: GSM8K's own solution chosen over a wrong model solution for the same question (split
+by question), or hh-rlhf harmless-base (`--ftb-preference-data hh-rlhf`), or the user's own files.
 Metrics: eval reward accuracy (chosen's implicit reward above rejected's) and margin. The
 untrained policy equals its reference, so both start at exactly 0.
 
@@ -57,28 +57,13 @@ class Dpo(TrlTask):
     def config_arguments(self, spec: Any) -> dict[str, Any]:
         return {**super().config_arguments(spec), "beta": self.beta}
 
-    def trainer(
-        self,
-        spec: Any,
-        *,
-        model: Any,
-        args: Any,
-        tokenizer: Any,
-        data: DatasetDict,
-        collator: Any,
-        callbacks: list[Any],
-    ) -> Any:
+    def trainer_class(self) -> Any:
         from trl import DPOTrainer
 
-        return DPOTrainer(
-            model=model,
-            ref_model=reference_model(model, spec.method),
-            args=args,
-            train_dataset=data["train"],
-            eval_dataset=data["validation"],
-            processing_class=tokenizer,
-            callbacks=callbacks,
-        )
+        return DPOTrainer
+
+    def trainer_arguments(self, spec: Any, model: Any) -> dict[str, Any]:
+        return {"ref_model": reference_model(model, spec.method)}
 
     def quality(self, eval_metrics: dict[str, Any]) -> dict[str, float | None]:
         return {ours: eval_metrics.get(theirs) for theirs, ours in DPO_NAMES.items()}

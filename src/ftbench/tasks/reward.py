@@ -62,27 +62,10 @@ class Reward(TrlTask):
 
         return RewardConfig
 
-    def trainer(
-        self,
-        spec: Any,
-        *,
-        model: Any,
-        args: Any,
-        tokenizer: Any,
-        data: DatasetDict,
-        collator: Any,
-        callbacks: list[Any],
-    ) -> Any:
+    def trainer_class(self) -> Any:
         from trl import RewardTrainer
 
-        return RewardTrainer(
-            model=model,
-            args=args,
-            train_dataset=data["train"],
-            eval_dataset=data["validation"],
-            processing_class=tokenizer,
-            callbacks=callbacks,
-        )
+        return RewardTrainer
 
 
 TASKS = {"reward": Reward()}

@@ -61,27 +61,10 @@ class Sft(TrlTask):
             arguments["max_length"] = None
         return arguments
 
-    def trainer(
-        self,
-        spec: Any,
-        *,
-        model: Any,
-        args: Any,
-        tokenizer: Any,
-        data: DatasetDict,
-        collator: Any,
-        callbacks: list[Any],
-    ) -> Any:
+    def trainer_class(self) -> Any:
         from trl import SFTTrainer
 
-        return SFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=data["train"],
-            eval_dataset=data["validation"],
-            processing_class=tokenizer,
-            callbacks=callbacks,
-        )
+        return SFTTrainer
 
 
 TASKS = {"sft": Sft()}

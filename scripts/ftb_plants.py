@@ -10,7 +10,8 @@ Each is switched on by an environment variable; none changes anything when they 
     FTB_PLANT_NAN=1                     a NaN training loss
     FTB_PLANT_SWAP_PREFERENCES=1        preference pairs trained with chosen and rejected swapped
     FTB_PLANT_HOST_SPEED=1.45           a host this much faster: the planted sleep shrinks and
-                                        the device probe's score grows by the factor
+                                        the device probe's score grows by the factor (with a
+                                        planted sleep the probe's score is fixed at 100 x this)
     FTB_PLANT_OOM=static                cases of this padding run out of memory in the forward
 
 The recipe each record states stays the profile's: the plants act like a silent bug in a
@@ -45,16 +46,19 @@ if LR_FACTOR:
     ftbench.runner.training_arguments = scaled_arguments
 
 HOST_SPEED = float(os.environ.get("FTB_PLANT_HOST_SPEED", "1"))
-if HOST_SPEED != 1:
+if HOST_SPEED != 1 or os.environ.get("FTB_PLANT_SLEEP"):
     import ftbench.probe
 
     probe = ftbench.probe.measure_probe
 
-    def faster_probe(*args, **kwargs):
+    def planted_probe(*args, **kwargs):
+        # The planted step is mostly a sleep, which no CPU speed changes, so a real probe would
+        # add only its own noise (10% between two probes on the shared VM): the planted host's
+        # probe is a fixed score, scaled by its speed.
         figures = probe(*args, **kwargs)
-        return {**figures, "score": figures["score"] * HOST_SPEED}
+        return {**figures, "score": 100.0 * HOST_SPEED}
 
-    ftbench.probe.measure_probe = faster_probe
+    ftbench.probe.measure_probe = planted_probe
 
 SLEEP = float(os.environ.get("FTB_PLANT_SLEEP", "0")) / HOST_SPEED
 SLOWDOWN = float(os.environ.get("FTB_PLANT_SLOWDOWN", "0"))

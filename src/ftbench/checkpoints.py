@@ -112,8 +112,8 @@ def resolve_checkpoint(spec: str) -> Checkpoint:
     if spec in HUB_ALIASES and hub_offline_reason() is None:
         return Checkpoint(spec, spec, "hub", HUB_ALIASES[spec], HUB_ALIASES[spec])
     if spec in BUNDLED:
-        path = bundled_path(spec)
-        return Checkpoint(spec, spec, "bundled", str(path), str(path), sha256=_bundled_sha(spec))
+        path, sha256 = _bundled(spec)
+        return Checkpoint(spec, spec, "bundled", str(path), str(path), sha256=sha256)
     tried.append(f"a bundled alias (known: {', '.join(sorted(BUNDLED))})")
 
     if spec.endswith(RANDOM_SUFFIX):
@@ -153,12 +153,14 @@ def bundled_path(alias: str) -> Path:
     return path
 
 
-def _bundled_sha(alias: str) -> str | None:
+def _bundled(alias: str) -> tuple[Path, str | None]:
+    """The alias's directory, and the sha256 of the file its weights came from (GGUF only):
+    one look at the GGUF, which hashes 98 MB."""
     if alias != "smollm2-135m":
-        return None
+        return bundled_path(alias), None
     from ftbench.gguf import converted_smollm2
 
-    return converted_smollm2()[1]
+    return converted_smollm2()
 
 
 def _resolve_random(spec: str, arch: str) -> Checkpoint:

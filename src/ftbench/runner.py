@@ -149,8 +149,13 @@ def check_checkpoint_fits(task: Any, checkpoint: Checkpoint) -> None:
 
 def encode(task: Any, data: Any, tokenizer: Any, spec: CaseSpec) -> Any:
     """The task's training and evaluation data for this case's tokenizer and padding."""
-    extra = {"eval_samples": spec.training.eval_samples} if spec.task != "mrpc" else {}
-    return task.encode(data, tokenizer, padding=spec.padding, max_length=spec.max_length, **extra)
+    return task.encode(
+        data,
+        tokenizer,
+        padding=spec.padding,
+        max_length=spec.max_length,
+        eval_samples=spec.training.eval_samples,
+    )
 
 
 def training_arguments(spec: CaseSpec, output_dir: str, train_size: int = 0, **extra: Any) -> Any:

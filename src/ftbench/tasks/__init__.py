@@ -72,9 +72,16 @@ class Task:
         raise NotImplementedError
 
     def encode(
-        self, data: DatasetDict, tokenizer: Any, *, padding: str, max_length: int
+        self,
+        data: DatasetDict,
+        tokenizer: Any,
+        *,
+        padding: str,
+        max_length: int,
+        eval_samples: int | None = None,
     ) -> DatasetDict:
-        """What the trainer takes: tokenized for Trainer, or checked rows for TRL's trainers."""
+        """What the trainer takes: tokenized for Trainer, or checked rows for TRL's trainers;
+        evaluation on the first `eval_samples` held-out rows (None: all)."""
         raise NotImplementedError
 
     def collator(self, padding: str, tokenizer: Any) -> Any:

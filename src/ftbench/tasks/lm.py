@@ -110,3 +110,19 @@ class TrlTask(Task):
             callbacks=callbacks,
             **self.trainer_arguments(spec, model),
         )
+
+
+class PairTask(TrlTask):
+    """The preference trainers' shared data: prompt, chosen, rejected (`dpo`, `reward`)."""
+
+    paddings = ("padded",)
+    completions = ("chosen", "rejected")
+    rows_per_sample = 2  # chosen and rejected are concatenated into one batch
+
+    def load_data(self, source: Any) -> DatasetDict:
+        from ftbench.tasks.chat import load_preference_rows
+
+        return load_preference_rows(source)
+
+    def calibrated_on(self, source: Any) -> str:
+        return "hh-rlhf" if source.preference_data == "hh-rlhf" else "gsm8k-pairs"

@@ -35,17 +35,26 @@ class Mrpc(Task):
         return load_pairs(source)
 
     def encode(
-        self, data: DatasetDict, tokenizer: Any, *, padding: str, max_length: int
+        self,
+        data: DatasetDict,
+        tokenizer: Any,
+        *,
+        padding: str,
+        max_length: int,
+        eval_samples: int | None = None,
     ) -> DatasetDict:
         from ftbench.data import tokenize_pairs
         from ftbench.padding import get_strategy
+        from ftbench.tasks.chat import limit
 
-        return tokenize_pairs(
+        encoded = tokenize_pairs(
             data,
             tokenizer,
             max_length=max_length,
             pad_to_max_length=get_strategy(padding).pad_to_max_length,
         )
+        encoded["validation"] = limit(encoded["validation"], eval_samples)
+        return encoded
 
     def collator(self, padding: str, tokenizer: Any) -> Any:
         from ftbench.padding import get_strategy

@@ -14,12 +14,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ftbench.measures import Metric
-from ftbench.tasks.lm import TrlTask
+from ftbench.tasks.lm import PairTask
 
 if TYPE_CHECKING:
-    from datasets import DatasetDict
-
-    from ftbench.data import DataSource
+    pass
 
 # TRL's metric names -> ftbench's (no slashes: they become file names and columns).
 DPO_NAMES = {
@@ -28,26 +26,15 @@ DPO_NAMES = {
 }
 
 
-class Dpo(TrlTask):
+class Dpo(PairTask):
     name = "dpo"
     title = "preference pairs: GSM8K correct vs wrong (or hh-rlhf)"
     trainer_name = "trl.DPOTrainer"
-    paddings = ("padded",)
-    completions = ("chosen", "rejected")
-    rows_per_sample = 2  # chosen and rejected are concatenated into one batch
     metrics = (
         Metric("eval_reward_accuracy", "higher", k=3.0, min_tolerance=0.05, label="reward acc."),
         Metric("eval_reward_margin", "higher", k=3.0, min_tolerance=0.05, label="margin"),
     )
     beta = 0.1  # TRL's default: how far the policy may move from the reference
-
-    def load_data(self, source: DataSource) -> DatasetDict:
-        from ftbench.tasks.chat import load_preference_rows
-
-        return load_preference_rows(source)
-
-    def calibrated_on(self, source: DataSource) -> str:
-        return "hh-rlhf" if source.preference_data == "hh-rlhf" else "gsm8k-pairs"
 
     def config_class(self) -> Any:
         from trl import DPOConfig

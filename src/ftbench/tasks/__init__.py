@@ -18,6 +18,9 @@ task they hold. A new task is one module here plus one bench test.
 | sft    | trl.SFTTrainer       | GSM8K: question -> worked solution    | held-out loss, token acc |
 | dpo    | trl.DPOTrainer       | GSM8K correct vs wrong; hh-rlhf       | reward accuracy, margin  |
 | reward | trl.RewardTrainer    | the same pairs                        | pair accuracy, margin    |
+| cpo    | trl.experimental CPO | the same pairs                        | reward acc., margin, NLL |
+| orpo   | trl.experimental ORPO| the same pairs                        | + log odds ratio         |
+| grpo   | trl.GRPOTrainer      | GSM8K prompts, the answer checked     | reward, gain; gen. t/s   |
 """
 
 from __future__ import annotations
@@ -38,7 +41,15 @@ if TYPE_CHECKING:
     from ftbench.methods import Lora
 
 # name -> module under ftbench.tasks; modules load only when a task is used.
-TASK_MODULES = {"mrpc": "mrpc", "sft": "sft", "dpo": "preference", "reward": "reward"}
+TASK_MODULES = {
+    "mrpc": "mrpc",
+    "sft": "sft",
+    "dpo": "preference",
+    "reward": "reward",
+    "cpo": "preference",
+    "orpo": "preference",
+    "grpo": "grpo",
+}
 
 
 class Task:
@@ -58,6 +69,7 @@ class Task:
     needs_decoder: ClassVar[bool] = False  # the TRL tasks train (or score with) a causal LM
     requires: ClassVar[tuple[str, ...]] = ()  # packages beyond the core install
     install: ClassVar[str] = ""
+    experimental: ClassVar[bool] = False  # its trainer is in trl.experimental: unstable API
 
     def problem(self) -> str | None:
         """Why this task can't run here (a missing package), or None."""
@@ -149,6 +161,19 @@ class Task:
     def quality(self, eval_metrics: dict[str, Any]) -> dict[str, float | None]:
         """The task's metrics, by their names here, from what `trainer.evaluate()` returned."""
         return {m.name: eval_metrics.get(m.name) for m in self.metrics}
+
+    def measures(
+        self,
+        spec: Any,
+        trainer: Any,
+        window: dict[str, Any],
+        quality: dict[str, Any],
+        untrained: dict[str, Any],
+    ) -> dict[str, dict[str, Any]]:
+        """What the task measures beyond the shared figures, by record section ("metrics",
+        "throughput", "rollout"), from the finished trainer and the timed window; it may
+        raise when the run measured nothing (GRPO with no reward variance)."""
+        return {}
 
     def data_summary(self, data: DatasetDict) -> dict[str, Any]:
         """What the record says about the rows used: split sizes, rows dropped and why."""

@@ -43,7 +43,8 @@ def default_tolerances() -> dict[str, Tolerance]:
 # `lora` holds an adapter method's settings (None for full fine-tuning, and in older baselines).
 RECIPE_FIELDS = (
     "epochs", "max_steps", "batch_size", "learning_rate", "weight_decay", "warmup", "seed", "lora",
-    "gradient_checkpointing", "max_length", "eval_samples",
+    "gradient_checkpointing", "max_length", "eval_samples", "max_completion_length",
+    "num_generations",
 )  # fmt: skip
 
 

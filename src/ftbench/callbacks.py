@@ -181,12 +181,14 @@ class Progress(TrainerCallback):
         timer: StepTimer,
         guard: LossGuard,
         every: float = 10.0,
+        quality: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self.case_id = case_id
         self.report = report
         self.timer = timer
         self.guard = guard
         self.every = every
+        self.quality = quality  # the task's metrics by its names (Task.quality); else all
         self._last = 0.0
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -202,11 +204,13 @@ class Progress(TrainerCallback):
             parts.append(f"loss {self.guard.last_loss:.4f}")
         rate = self.timer.running_samples_per_second()
         if rate is not None:
-            parts.append(f"{rate:.1f} samples/s")
+            parts.append(f"{rate:.3g} samples/s")
         self.report(", ".join(parts))
 
     def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         metrics = kwargs.get("metrics") or {}
+        if self.quality is not None:
+            metrics = {k: v for k, v in self.quality(metrics).items() if v is not None}
         shown = [
             f"{name.removeprefix('eval_')} {value:.4f}"
             for name, value in metrics.items()

@@ -67,3 +67,11 @@ class FtbenchWarning(UserWarning):
 
 class DeviceBusyError(FtbenchError, AssertionError):
     """Other processes loaded the device while a case was timed (--ftb-strict)."""
+
+
+class NoLearningSignalError(FtbenchError, AssertionError):
+    """An online-RL run whose rewards never varied within a group: it learned nothing."""
+
+
+class RewardFunctionError(FtbenchError, RuntimeError):
+    """A reward function raised, or returned other than one number per completion."""

@@ -143,7 +143,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "job",
         "Run only these jobs of the profile, comma-separated: finetune, throughput, "
-        "sft, dpo, reward.",
+        "sft, dpo, reward, cpo, orpo, grpo.",
         "JOBS",
         list_of(str),
         override="jobs",
@@ -232,6 +232,20 @@ OPTIONS: tuple[Option, ...] = (
         "N",
         positive_int,
         override="max_length",
+    ),
+    Option(
+        "max-completion-length",
+        "grpo: the most tokens generated per completion.",
+        "N",
+        positive_int,
+        override="max_completion_length",
+    ),
+    Option(
+        "num-generations",
+        "grpo: completions sampled per prompt (a group; at least 2).",
+        "N",
+        positive_int,
+        override="num_generations",
     ),
     Option(
         "data-dir",

@@ -33,6 +33,8 @@ RECIPE_OVERRIDES = (
     "batch_size",
     "learning_rate",
     "max_length",
+    "max_completion_length",
+    "num_generations",
     *LORA_OVERRIDES,
 )
 
@@ -57,6 +59,9 @@ class Training:
     # Recomputes activations in the backward pass: less memory, much more time on a CPU.
     # TRL's configs default to it; ftbench chooses per job and records the choice.
     gradient_checkpointing: bool = False
+    # Online RL (grpo): tokens generated per completion at most, and completions per prompt.
+    max_completion_length: int | None = None
+    num_generations: int | None = None
 
 
 @dataclass(frozen=True)
@@ -115,14 +120,21 @@ class Profile:
 ALL_PADDINGS = ("static", "dynamic", "bucketed", "dynamic-x8")
 
 
+# The quality metrics each TRL task gates (GRPO also gates its two throughputs: see below).
+TRL_QUALITY = {
+    "sft": ("eval_loss", "eval_mean_token_accuracy"),
+    "dpo": ("eval_reward_accuracy", "eval_reward_margin"),
+    "reward": ("eval_accuracy", "eval_margin"),
+    "cpo": ("eval_reward_accuracy", "eval_reward_margin", "eval_nll_loss"),
+    "orpo": ("eval_reward_accuracy", "eval_reward_margin", "eval_log_odds_ratio"),
+    "grpo": ("eval_reward", "eval_reward_gain"),
+}
+
+
 def _trl_job(task: str, name: str | None = None, **changes: Any) -> Job:
     """A TRL task's job: SmolLM2-135M on CPU in fp32, a few minutes of steps. On the smoke
     profile (below) only quality is gated; throughput is recorded and gated on `full`."""
-    quality = {
-        "sft": ("eval_loss", "eval_mean_token_accuracy"),
-        "dpo": ("eval_reward_accuracy", "eval_reward_margin"),
-        "reward": ("eval_accuracy", "eval_margin"),
-    }[task]
+    quality = TRL_QUALITY[task]
     defaults: dict[str, Any] = {
         "checkpoints": ("smollm2-135m",),
         "paddings": ("padded",),
@@ -153,11 +165,20 @@ TRL_SMOKE_TRAINING = Training(
 # `pytest bench/` process that had trained MRPC first and at 0.75 in a process of its own (peak
 # RSS 6.2 against 4.6 GB; the matmul probe was no slower), so a CPU throughput baseline for
 # them depends on what ran before in the process. Their records keep samples/s and tokens/s.
-TRL_SMOKE_GATES = {
-    "sft": ("eval_loss", "eval_mean_token_accuracy"),
-    "dpo": ("eval_reward_accuracy", "eval_reward_margin"),
-    "reward": ("eval_accuracy", "eval_margin"),
-}
+TRL_SMOKE_GATES = TRL_QUALITY
+# GRPO: a step samples 4 completions for each of 2 prompts (the batch counts completions).
+GRPO_SMOKE_TRAINING = Training(
+    max_steps=12,
+    batch_size=8,
+    eval_batch_size=8,
+    learning_rate=5e-5,
+    timing_warmup_steps=1,
+    eval_samples=16,
+    evaluate_untrained=True,
+    max_completion_length=128,
+    num_generations=4,
+)
+GRPO_THROUGHPUT = ("generation_tokens_per_second", "optimizer_tokens_per_second")
 TRL_SMOKE_JOBS = (
     # Over seeds 42-44 (2-core CPU): held-out loss 1.069, 1.060, 1.064 and token accuracy
     # 0.733, 0.734, 0.733, from the untrained model's 1.428 and 0.668 on the same 32 rows. The
@@ -187,6 +208,21 @@ TRL_SMOKE_JOBS = (
         gates=TRL_SMOKE_GATES["reward"],
         training=replace(TRL_SMOKE_TRAINING, batch_size=2, learning_rate=2e-5),
         floors={"eval_accuracy": 0.55},
+    ),
+    _trl_job(
+        "cpo",
+        gates=TRL_SMOKE_GATES["cpo"],
+        training=replace(TRL_SMOKE_TRAINING, batch_size=2, learning_rate=1e-5),
+    ),
+    _trl_job(
+        "orpo",
+        gates=TRL_SMOKE_GATES["orpo"],
+        training=replace(TRL_SMOKE_TRAINING, batch_size=2, learning_rate=1e-5),
+    ),
+    _trl_job(
+        "grpo",
+        gates=(*TRL_SMOKE_GATES["grpo"], *GRPO_THROUGHPUT),
+        training=GRPO_SMOKE_TRAINING,
     ),
 )
 

@@ -61,6 +61,8 @@ class CaseResult:
     # What the case trained and evaluated on: source, files' sha256, split sizes and content
     # hashes (ftbench.dataid), and the rows it used after dropping those that don't fit.
     data: dict[str, Any] | None = None
+    # Online RL (grpo): generation against the optimizer step, and per-step reward statistics.
+    rollout: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 

@@ -169,7 +169,7 @@ def training_arguments(spec: CaseSpec, output_dir: str, train_size: int = 0, **e
     steps_per_epoch = math.ceil(train_size / t.batch_size) if train_size else 1
     total_steps = t.max_steps if t.max_steps > 0 else math.ceil(steps_per_epoch * t.epochs)
     task = get_task(spec.task)
-    return task.config_class()(
+    arguments = dict(
         output_dir=output_dir,
         num_train_epochs=t.epochs,
         max_steps=t.max_steps,
@@ -191,9 +191,9 @@ def training_arguments(spec: CaseSpec, output_dir: str, train_size: int = 0, **e
         dataloader_num_workers=0,
         **training_device_arguments(spec.device, spec.precision),
         **get_strategy(spec.padding).training_arguments(),
-        **task.config_arguments(spec),
-        **extra,
     )
+    # The task's settings win over the shared ones (GRPO logs every step's rewards).
+    return task.config_class()(**{**arguments, **task.config_arguments(spec), **extra})
 
 
 def train_and_evaluate(
@@ -241,7 +241,9 @@ def train_and_evaluate(
     watch = MachineWatch(spec.device, spec.precision, spec.training.timing_warmup_steps)
     extra_callbacks: list[Any] = [watch, timer, guard, *(callbacks or [])]
     if report is not None:
-        extra_callbacks.append(Progress(spec.case_id, report, timer, guard, every=progress_every))
+        extra_callbacks.append(
+            Progress(spec.case_id, report, timer, guard, every=progress_every, quality=task.quality)
+        )
     gate = RoundGate(spec.device) if benchmark is not None else None
     if gate is not None:
         extra_callbacks.append(gate)
@@ -311,6 +313,9 @@ def train_and_evaluate(
         method = describe(model, spec.method, spec.lora, parameters)
 
     window = timer.summary()
+    extra = task.measures(
+        spec, trainer, window, task.quality(eval_metrics), task.quality(untrained)
+    )
     peak, peak_source = peak_flops(spec.device)
     config = model.config
     load = utilisation(
@@ -328,6 +333,7 @@ def train_and_evaluate(
         spec,
         task=task,
         untrained=untrained,
+        extra=extra,
         data=task.data_summary(encoded),
         checkpoint=checkpoint,
         window=window,
@@ -403,6 +409,7 @@ def _result(
     *,
     task: Any,
     untrained: dict[str, Any],
+    extra: dict[str, dict[str, Any]],
     data: dict[str, Any],
     checkpoint: Checkpoint,
     window: dict[str, Any],
@@ -442,6 +449,7 @@ def _result(
             "train_loss": train_metrics.get("train_loss"),
             **{f"untrained_{k}": v for k, v in task.quality(untrained).items()},
             **({"untrained_eval_loss": untrained.get("eval_loss")} if untrained else {}),
+            **extra.get("metrics", {}),
         },
         throughput={
             "train_samples_per_second": window["train_samples_per_second"],
@@ -458,6 +466,7 @@ def _result(
             # Trainer's figure covers every step, warm-up and data-loader start included.
             "trainer_train_samples_per_second": train_metrics.get("train_samples_per_second"),
             "eval_samples_per_second": eval_metrics.get("eval_samples_per_second"),
+            **extra.get("throughput", {}),
         },
         padding={
             "strategy": spec.padding,
@@ -484,5 +493,6 @@ def _result(
         time_to_accuracy=time_to_accuracy,
         environment=environment,
         accuracy_meaningful=not checkpoint.random_init and spec.training.evaluate,
+        rollout=extra.get("rollout"),
         notes=notes,
     )

@@ -24,7 +24,18 @@ if TYPE_CHECKING:
     from ftbench.results import CaseResult
 
 RAW = "train_samples_per_second"
-TIMED = (RAW, RELATIVE)
+TIMED = (RAW, RELATIVE)  # the figures the probe-relative rule knows
+
+
+def is_timed(metric: str) -> bool:
+    """A throughput figure: measured over timed steps, so a busy device makes it meaningless
+    (samples/s, or GRPO's generation and optimizer tokens/s)."""
+    from ftbench.tasks import known_metrics
+
+    known = known_metrics().get(metric)
+    return metric in TIMED or (known is not None and known.section == "throughput")
+
+
 RAW_FALLBACK = "raw throughput gate (the baseline has no probe figure; re-record it)"
 
 
@@ -61,17 +72,20 @@ def settle(case: Case) -> CaseResult | None:
     return None
 
 
-def timed_values(result: CaseResult) -> dict[str, float]:
-    return {m: float(result.throughput[m]) for m in TIMED if result.throughput.get(m) is not None}
+def timed_values(result: CaseResult, names: set[str]) -> dict[str, float]:
+    """The throughput figures among `names` (and the probe-relative one) in `result`."""
+    wanted = names | ({RELATIVE} if RAW in names else set())
+    return {m: float(result.throughput[m]) for m in wanted if result.throughput.get(m) is not None}
 
 
 def judge_throughput(
     case: Case, values: dict[str, float], entry: dict[str, Any]
 ) -> tuple[dict[str, float], list[str]]:
     """The values to gate and notes for the status; raises DeviceBusyError with --ftb-strict."""
-    if RAW not in values:
+    timed_names = {m for m in values if is_timed(m)}
+    if not timed_names:
         return values, []
-    others = {m: v for m, v in values.items() if m not in TIMED}
+    others = {m: v for m, v in values.items() if m not in timed_names}
     busy = settle(case)
     if busy is not None:
         message = busy_message(busy)
@@ -83,8 +97,9 @@ def judge_throughput(
             )
         return others, [f"not gated: {message}"]
     # After a wait, the last measurement is the one taken on a quiet device.
-    timed = timed_values(case.results[-1])
-    return {**others, **choose(timed, entry)}, ([] if _relative(entry) else [RAW_FALLBACK])
+    timed = timed_values(case.results[-1], timed_names)
+    fallback = RAW in timed and not _relative(entry)
+    return {**others, **choose(timed, entry)}, ([RAW_FALLBACK] if fallback else [])
 
 
 def _relative(entry: dict[str, Any]) -> bool:
@@ -92,10 +107,12 @@ def _relative(entry: dict[str, Any]) -> bool:
 
 
 def choose(timed: dict[str, float], entry: dict[str, Any]) -> dict[str, float]:
-    """The relative figure where the baseline has one, else raw samples/s."""
+    """Samples/s as the relative figure where the baseline has one, else raw; the other
+    throughput figures as they are."""
+    others = {m: v for m, v in timed.items() if m not in TIMED}
     if _relative(entry) and RELATIVE in timed:
-        return {RELATIVE: timed[RELATIVE]}
-    return {RAW: timed[RAW]} if RAW in timed else {}
+        return {**others, RELATIVE: timed[RELATIVE]}
+    return {**others, **({RAW: timed[RAW]} if RAW in timed else {})}
 
 
 def explain(verdict: Any, case: Case, entry: dict[str, Any]) -> None:

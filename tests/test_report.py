@@ -320,3 +320,30 @@ def load_all(*directories: Path) -> list[CaseResult]:
     from ftbench.report import load_runs
 
     return load_runs(list(directories))[0]
+
+
+def test_rollout_rows_split_generation_from_the_optimizer_step(tmp_path: Path) -> None:
+    from ftbench.report import markdown_report, quality_summary, rollout_table
+
+    result = _result("dynamic", job="grpo")
+    result.axes["task"] = "grpo"
+    result.metrics = {"eval_reward": 0.5, "untrained_eval_reward": 0.25, "eval_reward_gain": 0.25}
+    result.throughput.update(generation_tokens_per_second=120.0, optimizer_tokens_per_second=400.0)
+    result.rollout = {
+        "timed_steps": 4, "generation_seconds": 40.0, "scoring_seconds": 2.0,
+        "optimizer_seconds": 18.0, "generation_share": 0.667, "first_reward": 0.125,
+        "mean_reward": 0.3, "last_reward": 0.5, "zero_variance_groups": 0.25,
+        "clipped_ratio": 0.5,
+    }  # fmt: skip
+    table = rollout_table([result, _result("static")])
+
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row["generated tokens/s"] == "120.0"
+    assert row["optimizer tokens/s"] == "400.0"
+    assert row["s/step: generate, score, optimize"] == "10.0 / 0.5 / 4.5"
+    assert row["reward: first, mean, last step"] == "0.125 / 0.300 / 0.500"
+    # Throughput metrics of a task are not quality: they stay out of the quality column.
+    assert "tokens/s" not in quality_summary(result)
+    assert "reward 0.5000 (untrained 0.2500)" in quality_summary(result)
+    assert "## Online RL" in markdown_report([result])

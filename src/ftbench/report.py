@@ -99,6 +99,15 @@ def measurement_notes(results: list[CaseResult]) -> list[str]:
 # -- the cases table -----------------------------------------------------------------------------
 
 
+ROLLOUT_NOTE = (
+    "Timed steps only. Generation samples the completions (transformers' generate); scoring "
+    "runs the reward functions and the log-probability passes; the optimizer step is the rest "
+    "(forward, backward, update). Generated tokens/s counts completion tokens over generation "
+    "time; optimizer tokens/s counts the prompt and completion tokens trained over the "
+    "optimizer's time. A group whose completions all got one reward teaches nothing."
+)
+
+
 def cases_table(
     results: list[CaseResult],
     outcomes: list[str | None] | None = None,
@@ -155,7 +164,7 @@ def quality_summary(result: CaseResult) -> str:
     except ConfigError:
         return "-"
     parts = []
-    for metric in metrics:
+    for metric in (m for m in metrics if m.quality):
         value = result.metrics.get(metric.name)
         if value is None:
             continue
@@ -436,6 +445,45 @@ def time_to_accuracy_table(results: list[CaseResult]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def rollout_table(results: list[CaseResult]) -> pd.DataFrame:
+    """Online RL (GRPO): where a step's time went, generation against the optimizer step, and
+    how the rewards moved over the steps."""
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        rollout = r.rollout
+        if not rollout:
+            continue
+        t = r.throughput or {}
+        first, last = rollout.get("first_reward"), rollout.get("last_reward")
+        rows.append(
+            {
+                "device": device_label(r),
+                "case": r.case_id,
+                "timed steps": _num(rollout.get("timed_steps"), 0),
+                "generation share": _share(rollout.get("generation_share")),
+                "generated tokens/s": _num(t.get("generation_tokens_per_second"), 1),
+                "optimizer tokens/s": _num(t.get("optimizer_tokens_per_second"), 1),
+                "s/step: generate, score, optimize": " / ".join(
+                    _num(_per_step(rollout, part), 1)
+                    for part in ("generation", "scoring", "optimizer")
+                ),
+                "reward: first, mean, last step": " / ".join(
+                    _num(v, 3) for v in (first, rollout.get("mean_reward"), last)
+                ),
+                "groups without variance": _share(rollout.get("zero_variance_groups")),
+                "clipped completions": _share(rollout.get("clipped_ratio")),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _per_step(rollout: dict[str, Any], part: str) -> float | None:
+    seconds, steps = rollout.get(f"{part}_seconds"), rollout.get("timed_steps")
+    return seconds / steps if _ok(seconds) and steps else None
+
+
 # -- number formats ------------------------------------------------------------------------------
 
 
@@ -579,6 +627,10 @@ def markdown_report(results: list[CaseResult], charts: list[Path] = ()) -> str:
     tta = time_to_accuracy_table(results)
     if not tta.empty:
         lines += ["## Time to accuracy", "", _markdown(tta, floatfmt=".4g"), ""]
+    rollout = rollout_table(results)
+    if not rollout.empty:
+        lines += ["## Online RL: generation against the optimizer step", "", ROLLOUT_NOTE, ""]
+        lines += [_markdown(rollout), ""]
     cases = cases_table(results)
     if len({r.run_id for r in results}) > 1:
         cases.insert(1, "run", [r.run_id or "-" for r in results])
@@ -598,6 +650,7 @@ def _render(results: list[CaseResult], directory: Path) -> list[Path]:
         ("padding", padding, False),
         ("hardware", hardware_table(results), False),
         ("time_to_accuracy", time_to_accuracy_table(results), False),
+        ("rollout", rollout_table(results), False),
     ):
         if table.empty:
             continue

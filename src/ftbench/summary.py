@@ -29,6 +29,7 @@ def write_summary(
         format_padding_table,
         is_padding_comparison,
         padding_table,
+        rollout_table,
         time_to_accuracy_table,
     )
 
@@ -56,6 +57,12 @@ def write_summary(
         reporter.write_line("")
         reporter.write_line("time to accuracy (training time only, evaluation left out):")
         for line in tta.to_string(index=False).splitlines():
+            reporter.write_line(line)
+    rollout = rollout_table(records_only)
+    if not rollout.empty:
+        reporter.write_line("")
+        reporter.write_line("online RL, timed steps (generation against the optimizer step):")
+        for line in rollout.to_string(index=False).splitlines():
             reporter.write_line(line)
     for result in records_only:
         for note in result.notes:

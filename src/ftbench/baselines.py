@@ -44,12 +44,18 @@ def default_tolerances() -> dict[str, Tolerance]:
 RECIPE_FIELDS = (
     "epochs", "max_steps", "batch_size", "learning_rate", "weight_decay", "warmup", "seed", "lora",
     "gradient_checkpointing", "max_length", "eval_samples", "max_completion_length",
-    "num_generations",
+    "num_generations", "use_vllm",
 )  # fmt: skip
 
 
 def recipe_of(training: dict[str, Any] | None) -> dict[str, Any]:
-    return {k: (training or {}).get(k) for k in RECIPE_FIELDS}
+    """The recipe's fields; one a record predates has the value it had then, the default."""
+    from dataclasses import fields
+
+    from ftbench.profiles import Training
+
+    defaults = {f.name: f.default for f in fields(Training)}
+    return {k: (training or {}).get(k, defaults.get(k)) for k in RECIPE_FIELDS}
 
 
 def tolerances_with(overrides: dict[str, dict[str, Any]] | None) -> dict[str, Tolerance]:

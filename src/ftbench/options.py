@@ -248,6 +248,13 @@ OPTIONS: tuple[Option, ...] = (
         override="num_generations",
     ),
     Option(
+        "vllm",
+        "grpo: generate with vLLM (colocated, CUDA only) instead of transformers' generate; "
+        "a skip with the reason where vLLM or CUDA is missing.",
+        action="store_true",
+        override="use_vllm",
+    ),
+    Option(
         "data-dir",
         "Data directory: the folder holding glue/MRPC, gsm8k and hh-rlhf (e.g. "
         "../shared/data), or a GLUE directory (DIR/MRPC/train.tsv). Else the Hub.",

@@ -165,9 +165,15 @@ def ftb_spec(
     ftb_method: str,
 ) -> Any:
     """The case's CaseSpec: what a plain `ftbench.runner.run` call would be given."""
-    return ftb_session.case_spec(
+    from ftbench.tasks import get_task
+
+    spec = ftb_session.case_spec(
         ftb_job, ftb_checkpoint.spec, ftb_padding.name, ftb_device, ftb_precision, ftb_method
     )
+    problem = get_task(spec.task).case_problem(spec)
+    if problem:
+        pytest.skip(problem)
+    return spec
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ class Training:
     # Online RL (grpo): tokens generated per completion at most, and completions per prompt.
     max_completion_length: int | None = None
     num_generations: int | None = None
+    use_vllm: bool = False  # generate with vLLM (CUDA) rather than transformers' generate
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,7 @@ def _run(args: argparse.Namespace):
         or precision_problem(spec.device, spec.precision)
         or method_problem(spec.method, spec.device)
         or get_task(spec.task).problem()
+        or get_task(spec.task).case_problem(spec)
     )
     if problem:
         raise ConfigError(f"{spec.device}/{spec.precision}/{spec.method}: {problem}")

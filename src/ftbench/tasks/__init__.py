@@ -78,6 +78,10 @@ class Task:
             return f"task {self.name} needs {', '.join(missing)}: {self.install}"
         return None
 
+    def case_problem(self, spec: Any) -> str | None:
+        """Why this task can't run this case here (vLLM asked for without CUDA), or None."""
+        return None
+
     # -- data ------------------------------------------------------------------------------------
 
     def load_data(self, source: DataSource) -> DatasetDict:

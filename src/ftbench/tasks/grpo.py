@@ -69,6 +69,17 @@ class Grpo(TrlTask):
     num_generations = 4  # completions per prompt: a group, whose mean is each one's baseline
     temperature = 0.7  # SmolLM2-135M at TRL's 1.0 samples mostly noise
 
+    def case_problem(self, spec: Any) -> str | None:
+        import importlib.util
+
+        if not spec.training.use_vllm:
+            return None
+        if spec.device != "cuda":
+            return f"--ftb-vllm generates on CUDA only, and this case runs on {spec.device}"
+        if importlib.util.find_spec("vllm") is None:
+            return "--ftb-vllm: vLLM is not installed (pip install vllm)"
+        return None
+
     def load_data(self, source: DataSource) -> DatasetDict:
         from ftbench.tasks.chat import load_rl_prompts
 
@@ -95,7 +106,9 @@ class Grpo(TrlTask):
             # Held-out prompts are scored on 2 completions each: more prompts for the same time.
             "num_generations_eval": 2,
             "temperature": self.temperature,
-            "use_vllm": False,
+            # transformers' generate everywhere; vLLM, in this process, where asked for
+            "use_vllm": t.use_vllm,
+            **({"vllm_mode": "colocate"} if t.use_vllm else {}),
             "logging_steps": 1,  # every step's reward statistics reach the record
             "shuffle_dataset": True,
         }

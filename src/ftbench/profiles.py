@@ -335,7 +335,28 @@ FULL = Profile(
                 ("sft", ("padded", "packed", "padding-free"), 2e-5),
                 ("dpo", ("padded",), 5e-6),
                 ("reward", ("padded",), 1e-5),
+                ("cpo", ("padded",), 5e-6),
+                ("orpo", ("padded",), 5e-6),
             )
+        ),
+        # 16 prompts x 8 completions of up to 256 tokens a step; not calibrated on a GPU yet.
+        _trl_job(
+            "grpo",
+            devices=("cuda",),
+            precisions=("bf16",),
+            methods=("full", "lora"),
+            gates=(*TRL_QUALITY["grpo"], *GRPO_THROUGHPUT, "peak_memory_bytes"),
+            training=Training(
+                max_steps=100,
+                batch_size=128,
+                eval_batch_size=64,
+                learning_rate=1e-6,
+                timing_warmup_steps=5,
+                eval_samples=128,
+                evaluate_untrained=True,
+                max_completion_length=256,
+                num_generations=8,
+            ),
         ),
     ),
 )

@@ -36,8 +36,9 @@ TURN = re.compile(r"\n\n(Human|Assistant): ")
 DATA_HELP = (
     "Point --ftb-data-dir at the folder holding gsm8k/ and hh-rlhf/ (for example ../shared/data), "
     "or give your own files with --ftb-train-file and --ftb-validation-file (json, jsonl, csv or "
-    "parquet) and the columns with --ftb-prompt-column, --ftb-completion-column (sft) or "
-    "--ftb-chosen-column, --ftb-rejected-column (dpo, reward)."
+    "parquet) and the columns with --ftb-prompt-column, --ftb-completion-column (sft; for grpo "
+    "the reference answer) or --ftb-chosen-column, --ftb-rejected-column (dpo, reward, cpo, "
+    "orpo)."
 )
 
 
@@ -279,8 +280,8 @@ def _user_files(source: DataSource, columns: tuple[str, ...], make: Any) -> Data
         if missing:
             raise DataError(
                 f"{path}: missing column(s) {missing}; the file has {table.column_names}. "
-                "Name yours with --ftb-prompt-column, --ftb-completion-column (sft) or "
-                "--ftb-chosen-column, --ftb-rejected-column (dpo, reward)."
+                "Name yours with --ftb-prompt-column, --ftb-completion-column (sft; grpo: the "
+                "answer) or --ftb-chosen-column, --ftb-rejected-column (dpo, reward, cpo, orpo)."
             )
         rows[split] = [make(r, *columns, str(path), i) for i, r in enumerate(table)]
     return _datasets(rows)

@@ -61,6 +61,9 @@ class CaseResult:
     # What the case trained and evaluated on: source, files' sha256, split sizes and content
     # hashes (ftbench.dataid), and the rows it used after dropping those that don't fit.
     data: dict[str, Any] | None = None
+    # Processes, world size, per-device and global batch, per-process rates, every rank's step
+    # times, and for N > 1 the launcher and its config (ftbench.distributed, ftbench.launch).
+    distributed: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 

@@ -221,3 +221,16 @@ def test_one_option_table_serves_pytest_and_the_runner() -> None:
     runner = {a.dest for a in parser._actions}
     for option in OPTIONS:
         assert (option.dest in runner) != option.pytest_only, option.name
+
+
+def test_the_processes_axis_adds_ids_and_leaves_one_process_alone(bench: pytest.Pytester) -> None:
+    args = ["--collect-only", "-q", "--ftb-profile", "smoke", "-k", "throughput"]
+    plain = bench.runpytest_inprocess(*args, "--ftb-padding", "dynamic")
+    plain.stdout.fnmatch_lines(["*test_train_throughput[[]minilm-l6-dynamic-cpu-fp32-full[]]"])
+    two = bench.runpytest_inprocess(*args, "--ftb-padding", "dynamic", "--ftb-processes", "1,2")
+    two.stdout.fnmatch_lines(
+        [
+            "*test_train_throughput[[]minilm-l6-dynamic-cpu-fp32-full-1proc[]]",
+            "*test_train_throughput[[]minilm-l6-dynamic-cpu-fp32-full-2proc[]]",
+        ]
+    )

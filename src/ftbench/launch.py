@@ -212,7 +212,9 @@ class RankOutput:
         line = line.rstrip("\n")
         match = RANK_PREFIX.match(line)
         rank = int(match.group(1)) if match else None
-        text = line[match.end() :] if match else line
+        text = (line[match.end() :] if match else line).split("\r")[-1].rstrip()
+        if not text:
+            return  # blank lines and spent progress bars say nothing about a failure
         self.ranks.setdefault(rank, collections.deque(maxlen=self.keep)).append(text)
         # Progress lines come from rank 0 only (runner's `report`); show them as they come.
         if self.echo is not None and rank in (0, None) and text.startswith("[ftbench] "):

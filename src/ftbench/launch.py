@@ -339,7 +339,8 @@ def launch_case(
     port = config_port(config_file)
     if port is None:
         port = free_port()
-    if port_in_use(port):
+    # Rank 0 listens on the main machine; elsewhere the port is that machine's business.
+    if _main_machine(config_file) and port_in_use(port):
         # Found before launch, not as a rendezvous timeout minutes later.
         raise LaunchError(
             f"{spec.case_id}: port {port} is already in use on this machine; free it or set "

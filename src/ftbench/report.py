@@ -395,7 +395,7 @@ def hardware_table(results: list[CaseResult]) -> pd.DataFrame:
         row: dict[str, Any] = {
             "device": first["device"], "run": first["run"],
             "checkpoint": _short(first["checkpoint"]), "precision": first["precision"],
-            "method": first["method"],
+            "method": first["method"], "processes": first["processes"],
         }  # fmt: skip
         by_padding = {r["padding"]: r for _, r in group.iterrows()}
         for strategy in strategies:

@@ -12,6 +12,7 @@ from ftbench.results import CaseResult
 from ftbench.scaling import (
     efficiency,
     format_scaling_table,
+    note_efficiency,
     one_process_of,
     quality_verdicts,
     scaling_rows,
@@ -83,6 +84,16 @@ def test_efficiency_pairs_with_one_process_of_the_same_run() -> None:
     assert efficiency(two, one) == pytest.approx(30.0 / (2 * 20.0))
     assert one_process_of(two, [other_run]) is None
     assert one_process_of(result(2, 30.0, seed=43), [one]) is None
+
+
+def test_the_record_keeps_its_efficiency_when_one_process_ran_first() -> None:
+    two = result(2, 30.0)
+    note_efficiency(two, result(1, 20.0))
+    assert two.distributed["scaling_efficiency"] == pytest.approx(0.75)
+    assert two.distributed["one_process_samples_per_second"] == 20.0
+    alone = result(2, 30.0)
+    note_efficiency(alone, None)
+    assert "scaling_efficiency" not in alone.distributed
 
 
 def test_the_scaling_table_reads_like_the_issue() -> None:

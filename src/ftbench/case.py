@@ -77,7 +77,14 @@ class Case:
         from ftbench.runner import train_and_evaluate
 
         if spec.processes > 1:  # trained in N processes under accelerate launch, not here
+            from ftbench.scaling import note_efficiency
+
             result = self.session.launch(spec)
+            one_id = replace(spec, processes=1).case_id
+            seed = spec.training.seed
+            ran = [r for _, r in self.session.results]
+            one = [r for r in ran if r.case_id == one_id and r.training.get("seed") == seed]
+            note_efficiency(result, one[-1] if one else None)
             self.session.record(self.nodeid, result)
             return result
         parts = dict(self.parts)

@@ -70,6 +70,19 @@ def efficiency(result: CaseResult, one: CaseResult | None) -> float | None:
     return mine / (n * base)
 
 
+def note_efficiency(result: CaseResult, one: CaseResult | None) -> None:
+    """Keep the efficiency in the N-process record too, when its one-process case ran first
+    in the same run (the report recomputes it from both records either way)."""
+    if one is None:
+        return
+    result.distributed = {
+        **(result.distributed or {}),
+        "one_process_case_id": one.case_id,
+        "one_process_samples_per_second": (one.throughput or {}).get("train_samples_per_second"),
+        "scaling_efficiency": efficiency(result, one),
+    }
+
+
 def quality_verdicts(
     result: CaseResult,
     one: CaseResult,

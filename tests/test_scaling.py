@@ -12,6 +12,7 @@ from ftbench.results import CaseResult
 from ftbench.scaling import (
     efficiency,
     format_scaling_table,
+    loss_ratio,
     note_efficiency,
     one_process_of,
     quality_verdicts,
@@ -127,3 +128,10 @@ def test_quality_is_held_to_the_accuracy_gate() -> None:
     assert wide[0].passed  # 3σ of the one-process baseline's seeds
     meaningless = replace(result(2, 30.0), accuracy_meaningful=False)
     assert quality_verdicts(meaningless, one, ["eval_accuracy"], tolerances) == []
+
+
+def test_a_loss_scaled_by_the_number_of_processes_shows() -> None:
+    one, two = result(1, 20.0), result(2, 30.0)
+    one.metrics["eval_loss"], two.metrics["eval_loss"] = 0.5957, 1.1992
+    assert loss_ratio(two, one) == pytest.approx(2.013, abs=1e-3)
+    assert loss_ratio(two, None) is None

@@ -134,7 +134,7 @@ class Case:
     def _check_against_one_process(self) -> None:
         """Same global batch, same steps: quality must match one process's, in this run,
         within the metric's accuracy gate (σ from the one-process baseline, if any)."""
-        from ftbench.scaling import one_process_of, quality_verdicts
+        from ftbench.scaling import loss_ratio, one_process_of, quality_verdicts
         from ftbench.tasks import known_metrics
 
         known = known_metrics()
@@ -150,6 +150,12 @@ class Case:
             if one is None:
                 result.notes.append(f"quality not compared with one process: {one_id} not run")
                 continue
+            ratio = loss_ratio(result, one)
+            if ratio is not None and abs(ratio - 1) > 0.2:  # same data and steps: expect ~1
+                result.notes.append(
+                    f"eval_loss is {ratio:.2f}x the one-process case's: the loss is scaled "
+                    "differently in several processes (Trainer's average_tokens_across_devices)"
+                )
             verdicts = quality_verdicts(result, one, quality, self.session.tolerances, std)
             failed += [v for v in verdicts if not v.passed]
             if verdicts:

@@ -70,6 +70,15 @@ def efficiency(result: CaseResult, one: CaseResult | None) -> float | None:
     return mine / (n * base)
 
 
+def loss_ratio(result: CaseResult, one: CaseResult | None) -> float | None:
+    """Held-out loss with N processes ÷ with one. About 1 when the loss means the same thing;
+    transformers 5.24's Trainer multiplies a model's own mean loss by N when the model takes
+    **kwargs (BERT's classifier does), which shows here as N."""
+    mine = (result.metrics or {}).get("eval_loss")
+    theirs = (one.metrics or {}).get("eval_loss") if one else None
+    return mine / theirs if mine and theirs else None
+
+
 def note_efficiency(result: CaseResult, one: CaseResult | None) -> None:
     """Keep the efficiency in the N-process record too, when its one-process case ran first
     in the same run (the report recomputes it from both records either way)."""
@@ -152,6 +161,7 @@ def scaling_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
                 "efficiency": efficiency(r, one) if n > 1 else (1.0 if samples else None),
                 "quality": _quality(r),
                 "vs 1 process": _quality_change(r, one) if n > 1 else "",
+                "eval loss ÷ 1 process": loss_ratio(r, one) if n > 1 else None,
                 "accelerate config": d.get("accelerate_config") or "",
             }
         )
@@ -202,14 +212,14 @@ SCALING_NOTE = (
     "its optimizer steps match the one-process case. Samples/s and tokens/s count every rank "
     "(global) over the slowest rank's timed window; per process is that ÷ N. *Efficiency*: "
     "samples/s with N ÷ (N × samples/s with one), both from the same run. *vs 1 process*: the "
-    "change in the task's first quality metric."
+    "change in the task's first quality metric; *eval loss ÷ 1 process* should be about 1x."
 )
 
 
 def scaling_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """The scaling table for people: one block per run, device, job, checkpoint, padding,
     precision and method, rows by number of processes."""
-    from ftbench.report import _short, fmt_rate, fmt_share
+    from ftbench.report import _short, fmt_rate, fmt_ratio, fmt_share
 
     if table.empty:
         return []
@@ -217,9 +227,10 @@ def scaling_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     shown = table.assign(
         **{column: table[column].map(fmt_rate) for column in rates},
         efficiency=table["efficiency"].map(fmt_share),
+        **{"eval loss ÷ 1 process": table["eval loss ÷ 1 process"].map(fmt_ratio)},
     )
     columns = ["processes", "backend", "per-device batch", "global batch", *rates,
-               "efficiency", "quality", "vs 1 process"]  # fmt: skip
+               "efficiency", "quality", "vs 1 process", "eval loss ÷ 1 process"]  # fmt: skip
     keys = ["run", "device", "task", "job", "checkpoint", "padding", "precision", "method"]
     sections = []
     for _, group in shown.groupby(keys, sort=False, dropna=False):

@@ -187,6 +187,36 @@ def test_a_launch_that_runs_too_long_is_killed_whole():
     assert time.monotonic() - started < 15
 
 
+def test_ctrl_c_while_waiting_kills_every_process_of_the_launch(monkeypatch, tmp_path):
+    import subprocess
+
+    import psutil
+
+    pid_file = tmp_path / "rank.pid"
+    code = (
+        "import subprocess, sys, time; "
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(60)"
+    )
+    real_wait = subprocess.Popen.wait
+
+    def wait(self, timeout=None):
+        if timeout == 120:  # the launcher's own wait: Ctrl-C arrives once its "rank" is up
+            while not pid_file.exists():
+                time.sleep(0.05)
+            raise KeyboardInterrupt
+        return real_wait(self, timeout)
+
+    monkeypatch.setattr(subprocess.Popen, "wait", wait)
+    with pytest.raises(KeyboardInterrupt):
+        run_launcher([sys.executable, "-c", code], dict(os.environ), timeout=120)
+    rank = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while psutil.pid_exists(rank) and psutil.Process(rank).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "a process of the launch outlived Ctrl-C"
+        time.sleep(0.05)
+
+
 def test_a_killed_rank_fails_its_case_fast_and_the_next_case_runs(tiny_checkpoint, glue_dir):
     """A real 2-process gloo run: kill rank 1 once training is under way."""
     import psutil

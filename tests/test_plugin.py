@@ -221,3 +221,47 @@ def test_one_option_table_serves_pytest_and_the_runner() -> None:
     runner = {a.dest for a in parser._actions}
     for option in OPTIONS:
         assert (option.dest in runner) != option.pytest_only, option.name
+
+
+def test_the_processes_axis_adds_ids_and_leaves_one_process_alone(bench: pytest.Pytester) -> None:
+    args = ["--collect-only", "-q", "--ftb-profile", "smoke", "-k", "throughput"]
+    plain = bench.runpytest_inprocess(*args, "--ftb-padding", "dynamic")
+    plain.stdout.fnmatch_lines(["*test_train_throughput[[]minilm-l6-dynamic-cpu-fp32-full[]]"])
+    two = bench.runpytest_inprocess(*args, "--ftb-padding", "dynamic", "--ftb-processes", "1,2")
+    two.stdout.fnmatch_lines(
+        [
+            "*test_train_throughput[[]minilm-l6-dynamic-cpu-fp32-full-1proc[]]",
+            "*test_train_throughput[[]minilm-l6-dynamic-cpu-fp32-full-2proc[]]",
+        ]
+    )
+
+
+@pytest.mark.slow
+def test_a_two_process_case_runs_beside_one_and_the_summary_scales(
+    bench: pytest.Pytester, tiny_checkpoint: Path, glue_dir: Path, tmp_path: Path
+) -> None:
+    """`--ftb-processes 1,2` through the plugin: both recorded, the scaling table printed."""
+    result = bench.runpytest_subprocess(
+        "-v", f"--ftb-checkpoint={tiny_checkpoint}", f"--ftb-data-dir={glue_dir}",
+        f"--ftb-results-dir={tmp_path / 'results'}", "--ftb-profile=smoke", "--ftb-job=throughput",
+        "--ftb-padding=dynamic", "--ftb-processes=1,2", "--ftb-max-steps=5", "--ftb-batch-size=8",
+        "-W", "error::pytest_benchmark.logger.PytestBenchmarkWarning",
+    )  # fmt: skip
+    result.assert_outcomes(passed=2, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_train_throughput[[]tiny-bert-dynamic-cpu-fp32-full-2proc[]] PASSED*",
+            "processes (scaling):*",
+            "*throughput tiny-bert dynamic fp32 full*",
+            "*1*-*8*8*100%*",
+            "*2*gloo*4*8*%*",
+        ]
+    )
+    records = list((tmp_path / "results" / "runs").glob("*/*.json"))
+    assert sorted(p.name for p in records) == [
+        "throughput-tiny-bert-dynamic-cpu-fp32-full-2proc-seed42.json",
+        "throughput-tiny-bert-dynamic-cpu-fp32-full-seed42.json",
+    ]
+    two = json.loads(next(p for p in records if "2proc" in p.name).read_text())
+    assert two["distributed"]["world_size"] == 2
+    assert two["distributed"]["scaling_efficiency"] > 0

@@ -107,7 +107,7 @@ def test_hardware_table_merges_devices() -> None:
     table = hardware_table(results)
     assert len(table) == 2
     assert list(table.columns) == [
-        "device", "run", "checkpoint", "precision", "method",
+        "device", "run", "checkpoint", "precision", "method", "processes",
         "static samples/s", "dynamic samples/s", "bucketed samples/s",
         "static speedup", "dynamic speedup", "bucketed speedup", "best MFU", "MFU peak",
     ]  # fmt: skip

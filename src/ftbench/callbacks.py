@@ -10,6 +10,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ftbench.devices import synchronize
+from ftbench.distributed import barrier
 from ftbench.errors import ConfigError
 from ftbench.padding import PaddingCounter
 
@@ -63,6 +64,7 @@ class StepTimer(TrainerCallback):
             last = step >= state.max_steps or control.should_training_stop
             if last:
                 synchronize(self.device)
+                barrier()  # several processes: the window closes when the slowest rank's does
             now = time.perf_counter()
             self.step_seconds.append(now - self._last_time - self._paused)
             self._paused_total += self._paused
@@ -138,6 +140,7 @@ class StepTimer(TrainerCallback):
 
     def _mark_start(self) -> None:
         synchronize(self.device)
+        barrier()  # several processes: every rank's window opens together
         samples, real, padded = self.counter.snapshot()
         self._last_time = time.perf_counter()
         self._last_samples = samples

@@ -36,6 +36,7 @@ class CaseHost(Protocol):
     progress_every: float
     updating_baselines: bool
     tolerances: dict[str, Any]
+    results: list[tuple[str, CaseResult]]  # this run's, so far
 
     def seeds(self, job: Job, base: int) -> list[int]: ...
     def fresh_model(self, spec: CaseSpec, checkpoint: Any, tokenizer: Any) -> dict[str, Any]: ...
@@ -43,6 +44,7 @@ class CaseHost(Protocol):
     def record(self, nodeid: str, result: CaseResult) -> Any: ...
     def progress(self, line: str) -> None: ...
     def stage_baseline(self, case: Case) -> None: ...
+    def launch(self, spec: CaseSpec) -> CaseResult: ...
     def set_status(self, case_id: str, status: str) -> None: ...
     def baseline_location(self, device: str) -> tuple[Any, str, str]: ...
 
@@ -60,6 +62,11 @@ class Case:
 
     def run(self, benchmark: Any = None) -> CaseResult:
         """Train and evaluate, once per seed (`--ftb-seeds`); record each; return the first."""
+        if benchmark is not None and self.spec.processes > 1:
+            # pytest-benchmark times rounds in this process; a launched case trains elsewhere.
+            # Marked as used (its own flag), so it neither warns nor adds a row without stats.
+            benchmark._mode = f"ftbench: launched in {self.spec.processes} processes"
+            benchmark = None
         for index, seed in enumerate(self.session.seeds(self.job, self.spec.training.seed)):
             spec = replace(self.spec, training=replace(self.spec.training, seed=seed))
             self.results.append(self._measure(spec, fresh_model=index > 0, benchmark=benchmark))
@@ -69,6 +76,17 @@ class Case:
     def _measure(self, spec: CaseSpec, *, fresh_model: bool, benchmark: Any = None) -> CaseResult:
         from ftbench.runner import train_and_evaluate
 
+        if spec.processes > 1:  # trained in N processes under accelerate launch, not here
+            from ftbench.scaling import note_efficiency
+
+            result = self.session.launch(spec)
+            one_id = replace(spec, processes=1).case_id
+            seed = spec.training.seed
+            ran = [r for _, r in self.session.results]
+            one = [r for r in ran if r.case_id == one_id and r.training.get("seed") == seed]
+            note_efficiency(result, one[-1] if one else None)
+            self.session.record(self.nodeid, result)
+            return result
         parts = dict(self.parts)
         if fresh_model:
             parts.update(self.session.fresh_model(spec, parts["checkpoint"], parts["tokenizer"]))
@@ -106,10 +124,48 @@ class Case:
             self.results[0].notes.append(f"floors not checked: {off}")
         for result in self.results:
             check_floors(result, job)
+        if self.spec.processes > 1:
+            self._check_against_one_process()
         if self.session.updating_baselines:
             self.session.stage_baseline(self)
             return
         self.session.set_status(self.spec.case_id, self._gate())
+
+    def _check_against_one_process(self) -> None:
+        """Same global batch, same steps: quality must match one process's, in this run,
+        within the metric's accuracy gate (σ from the one-process baseline, if any)."""
+        from ftbench.scaling import loss_ratio, one_process_of, quality_verdicts
+        from ftbench.tasks import known_metrics
+
+        known = known_metrics()
+        quality = [m for m in self.job.gates if m in known and known[m].quality]
+        ran = [r for _, r in self.session.results]
+        one_id = replace(self.spec, processes=1).case_id
+        store, hardware_id, profile = self.session.baseline_location(self.spec.device)
+        entry = store.entry(hardware_id, profile, one_id) or {}
+        std = {m: s.get("std", 0.0) for m, s in (entry.get("metrics") or {}).items()}
+        failed = []
+        for result in self.results:
+            one = one_process_of(result, ran)
+            if one is None:
+                result.notes.append(f"quality not compared with one process: {one_id} not run")
+                continue
+            ratio = loss_ratio(result, one)
+            if ratio is not None and abs(ratio - 1) > 0.2:  # same data and steps: expect ~1
+                result.notes.append(
+                    f"eval_loss is {ratio:.2f}x the one-process case's: the loss is scaled "
+                    "differently in several processes (Trainer's average_tokens_across_devices)"
+                )
+            verdicts = quality_verdicts(result, one, quality, self.session.tolerances, std)
+            failed += [v for v in verdicts if not v.passed]
+            if verdicts:
+                result.notes.append(
+                    f"vs 1 process ({one_id}): " + "; ".join(v.describe() for v in verdicts)
+                )
+        if failed:
+            lines = [f"{self.spec.case_id}: quality differs from one process ({one_id}, this "
+                     "run, same global batch) beyond the accuracy gate:"]  # fmt: skip
+            raise RegressionError("\n".join(lines + [f"  {v.describe()}" for v in failed]))
 
     def _gate(self) -> str:
         from ftbench.baselines import (

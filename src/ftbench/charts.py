@@ -173,3 +173,34 @@ def history_chart(history: pd.DataFrame, metric: str, path: Path) -> Path:
         ax.set_ylabel(metric, fontsize=8)
     labels = [h.get_label() for h in handles]
     return _save(fig, f"{metric} over runs", path, handles, labels)
+
+
+def scaling_chart(scaling: pd.DataFrame, path: Path) -> Path:
+    """Samples/s by number of processes against perfect scaling (N × one process), with the
+    efficiency over each bar; one facet per run, device, job, checkpoint, padding, precision
+    and method."""
+    from ftbench.report import fmt_share
+    from ftbench.scaling import scaling_sections
+
+    groups = [(title, scaling.loc[section.index]) for title, section in scaling_sections(scaling)]
+    fig, axes = _facets(len(groups))
+    handles = []
+    for ax, (title, group) in zip(axes, groups, strict=True):
+        counts = [int(n) for n in group["processes"]]
+        rates = [_number(v) for v in group["samples/s"]]
+        one = next((r for n, r in zip(counts, rates, strict=True) if n == 1), float("nan"))
+        xs = range(len(counts))
+        measured = ax.bar(xs, rates, 0.6, color="tab:blue", label="measured")
+        ideal = ax.scatter(xs, [n * one for n in counts], marker="_", s=600, color="black",
+                           label="N × one process", zorder=3)  # fmt: skip
+        handles = [measured, ideal]
+        for x, (rate, share) in enumerate(zip(rates, group["efficiency"], strict=True)):
+            if rate == rate:
+                ax.annotate(fmt_share(share), (x, rate), ha="center", va="bottom", fontsize=8,
+                            xytext=(0, 2), textcoords="offset points")  # fmt: skip
+        ax.set_xticks(list(xs), [f"{n} proc" for n in counts])
+        ax.margins(y=0.15)
+        ax.set_title(_title(title), fontsize=9)
+        ax.set_ylabel("train samples/s (all ranks)")
+    labels = ["measured (efficiency above)", "N × one process (perfect scaling)"]
+    return _save(fig, "Throughput by number of processes", path, handles, labels)

@@ -87,6 +87,13 @@ def report_main(runs: list[Path], out: Path, summary: Path | None = None) -> int
     if not hardware.empty:
         print()
         print(format_hardware_table(hardware).to_string(index=False))
+    from ftbench.scaling import SCALING_NOTE, format_scaling_table, scaling_table
+
+    scaling = scaling_table(results)
+    if not scaling.empty:
+        print()
+        print(f"processes (scaling): {SCALING_NOTE}")
+        print(format_scaling_table(scaling))
     try:
         written = write_report(results, out)
     except OSError as exc:

@@ -186,6 +186,27 @@ OPTIONS: tuple[Option, ...] = (
         choices_of(METHODS, "method"),
         override="methods",
     ),
+    Option(
+        "processes",
+        "Processes per case, comma-separated (e.g. 1,2): N > 1 runs the case under `accelerate "
+        "launch` (torchrun; gloo on CPU, nccl on CUDA) with the job's batch split across them.",
+        "N,...",
+        list_of(positive_int),
+        override="processes",
+    ),
+    Option(
+        "accelerate-config",
+        "An accelerate config file (`accelerate config`) for cases of N > 1 processes: "
+        "several machines, FSDP, DeepSpeed. None: one machine, DDP.",
+        "FILE",
+    ),
+    Option(
+        "launch-timeout",
+        "Wall-clock bound on one launched case (N > 1 processes); then every rank is killed.",
+        "SECONDS",
+        float_value,
+        default=3600.0,
+    ),
     Option("lora-rank", "LoRA rank, for lora and qlora.", "R", positive_int, override="lora_rank"),
     Option(
         "lora-alpha",

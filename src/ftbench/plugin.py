@@ -139,6 +139,12 @@ def ftb_method(request: pytest.FixtureRequest, ftb_device: str) -> str:
 
 
 @pytest.fixture(scope="session")
+def ftb_processes(request: pytest.FixtureRequest) -> int:
+    """1 (pytest's own process) unless --ftb-processes asks for more (ftbench.launch)."""
+    return getattr(request, "param", 1)
+
+
+@pytest.fixture(scope="session")
 def ftb_tokenizer(ftb_checkpoint: Any) -> Any:
     from ftbench.checkpoints import load_tokenizer
 
@@ -163,16 +169,26 @@ def ftb_spec(
     ftb_device: str,
     ftb_precision: str,
     ftb_method: str,
+    ftb_processes: int,
 ) -> Any:
     """The case's CaseSpec: what a plain `ftbench.runner.run` call would be given."""
     from ftbench.tasks import get_task
 
     spec = ftb_session.case_spec(
-        ftb_job, ftb_checkpoint.spec, ftb_padding.name, ftb_device, ftb_precision, ftb_method
+        ftb_job,
+        ftb_checkpoint.spec,
+        ftb_padding.name,
+        ftb_device,
+        ftb_precision,
+        ftb_method,
+        ftb_processes,
     )
     problem = get_task(spec.task).case_problem(spec)
     if problem:
         pytest.skip(problem)
+    problem = ftb_session.processes_problem(spec)
+    if problem:
+        pytest.skip(f"{ftb_processes} processes: {problem}")
     return spec
 
 
@@ -198,6 +214,9 @@ def ftb_model(
     ftb_tokenizer: Any,
 ) -> Iterator[Any]:
     """A fresh model for every case, seeded, so cases never share trained weights."""
+    if ftb_spec.processes > 1:  # each launched process loads its own
+        yield None
+        return
     model, seconds = ftb_spec.load_model(
         ftb_checkpoint, ftb_tokenizer, ftb_session.data(ftb_spec.task)
     )

@@ -17,7 +17,7 @@ from ftbench.errors import ConfigError
 from ftbench.methods import ADAPTER_METHODS, Lora
 from ftbench.tasks import get_task
 
-AXES = ("checkpoints", "paddings", "devices", "precisions", "methods")
+AXES = ("checkpoints", "paddings", "devices", "precisions", "methods", "processes")
 # Overrides of the job's LoRA settings, by the field of `Lora` they replace.
 LORA_OVERRIDES = {
     "lora_rank": "rank",
@@ -81,6 +81,8 @@ class Job:
     gates: tuple[str, ...] = ("eval_accuracy", "eval_f1", "peak_memory_bytes")  # vs. baselines
     task: str = "mrpc"  # what is trained: mrpc, sft, dpo, reward (ftbench.tasks)
     max_length: int | None = None  # tokens; None: the profile's
+    # 1: in pytest's process; N > 1: under accelerate launch, same global batch (ftbench.launch)
+    processes: tuple[int, ...] = (1,)
 
     def training_for(self, method: str) -> Training:
         """The job's training, with the adapter's own learning rate where it has one."""

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 MIB = 1024 * 1024
 PADDING_ORDER = ("static", "dynamic", "dynamic-x8", "bucketed")
 # A padding strategy is compared with static padding within the same group.
-GROUP_KEYS = ("device", "run", "checkpoint", "precision", "method")
+GROUP_KEYS = ("device", "run", "checkpoint", "precision", "method", "processes")
 CEILING_NOTE = (
     "Speedup is over static padding in the same group. *Padding-only prediction*: the ratio of "
     "padding efficiencies, which assumes a step costs the same per padded token. *Cost-curve "
@@ -48,6 +48,12 @@ CEILING_NOTE = (
     "tokens over the device's peak: a GPU's datasheet peak, or a CPU's matmul peak measured in "
     "the run."
 )
+
+
+def processes_of(result: CaseResult) -> int:
+    from ftbench.scaling import processes_of
+
+    return processes_of(result)
 
 
 def method_of(result: CaseResult) -> str:
@@ -265,6 +271,7 @@ def _padding_row(r: CaseResult, note: str) -> dict[str, Any]:
         "checkpoint": r.axes.get("checkpoint") or "",
         "precision": r.axes.get("precision") or "",
         "method": method_of(r),
+        "processes": processes_of(r),
         "padding": r.axes.get("padding") or "",
         "note": note,
         "samples/s": median if median is not None else t.get("train_samples_per_second"),
@@ -302,9 +309,11 @@ def padding_table(results: list[CaseResult]) -> pd.DataFrame:
 
 
 def group_title(row: Any) -> str:
+    processes = row.get("processes", 1) if hasattr(row, "get") else 1
     return (
         f"{row['device']} · {_short(row['checkpoint'])} {row['precision']} {row['method']}"
-        f" · run {row['run'] or '-'}"
+        + (f" · {processes} processes" if processes and processes > 1 else "")
+        + f" · run {row['run'] or '-'}"
     )
 
 
@@ -395,7 +404,7 @@ def hardware_table(results: list[CaseResult]) -> pd.DataFrame:
         row: dict[str, Any] = {
             "device": first["device"], "run": first["run"],
             "checkpoint": _short(first["checkpoint"]), "precision": first["precision"],
-            "method": first["method"],
+            "method": first["method"], "processes": first["processes"],
         }  # fmt: skip
         by_padding = {r["padding"]: r for _, r in group.iterrows()}
         for strategy in strategies:
@@ -624,6 +633,13 @@ def markdown_report(results: list[CaseResult], charts: list[Path] = ()) -> str:
             lines += [f"- {title}: {how}" for title, how in curves] + [""]
     if not hardware.empty:
         lines += ["## Hardware", "", _markdown(format_hardware_table(hardware)), ""]
+    from ftbench.scaling import SCALING_NOTE, scaling_sections, scaling_table
+
+    scaling = scaling_sections(scaling_table(results))
+    if scaling:
+        lines += ["## Processes (scaling)", "", SCALING_NOTE, ""]
+        for title, section in scaling:
+            lines += [f"### {title}", "", _markdown(section), ""]
     tta = time_to_accuracy_table(results)
     if not tta.empty:
         lines += ["## Time to accuracy", "", _markdown(tta, floatfmt=".4g"), ""]
@@ -641,13 +657,16 @@ def markdown_report(results: list[CaseResult], charts: list[Path] = ()) -> str:
 
 
 def _render(results: list[CaseResult], directory: Path) -> list[Path]:
-    from ftbench.charts import speedup_chart, throughput_chart
+    from ftbench.charts import scaling_chart, speedup_chart, throughput_chart
+    from ftbench.scaling import scaling_table
 
     padding = padding_table(results)
+    scaling = scaling_table(results)
     made = []
     for name, table, index in (
         ("cases", cases_table(results), False),
         ("padding", padding, False),
+        ("scaling", scaling, False),
         ("hardware", hardware_table(results), False),
         ("time_to_accuracy", time_to_accuracy_table(results), False),
         ("rollout", rollout_table(results), False),
@@ -662,6 +681,8 @@ def _render(results: list[CaseResult], directory: Path) -> list[Path]:
         charts.append(throughput_chart(padding, directory / "throughput_by_padding.png"))
         if padding["speedup"].notna().any():
             charts.append(speedup_chart(padding, directory / "speedup_vs_ceiling.png"))
+    if not scaling.empty:
+        charts.append(scaling_chart(scaling, directory / "scaling_by_processes.png"))
     path = directory / "report.md"
     path.write_text(markdown_report(results, charts), encoding="utf-8")
     return [*made, *charts, path]

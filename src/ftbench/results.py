@@ -63,6 +63,9 @@ class CaseResult:
     data: dict[str, Any] | None = None
     # Online RL (grpo): generation against the optimizer step, and per-step reward statistics.
     rollout: dict[str, Any] | None = None
+    # Processes, world size, per-device and global batch, per-process rates, every rank's step
+    # times, and for N > 1 the launcher and its config (ftbench.distributed, ftbench.launch).
+    distributed: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 

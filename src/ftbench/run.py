@@ -3,10 +3,13 @@
     python -m ftbench.run --checkpoint minilm-l6 --padding dynamic --max-steps 25 \
         --data-dir ../shared/data
     ftbench run --job sft --data-dir ../shared/data --max-steps 6
+    ftbench run --processes 2 --padding dynamic --data-dir ../shared/data    # accelerate launch
 
 Options are pytest's `--ftb-*` options without the prefix (one table, `ftbench.options`); those
 not given come from the profile's job (default: smoke's). One record is written under
---results-dir/runs/<run>/ and its path printed.
+--results-dir/runs/<run>/ and its path printed. With `--processes N` (N > 1) this command
+launches itself under `accelerate launch` (ftbench.launch): each process gets the case's spec
+(`--case-spec`), and rank 0 writes the record with every rank's timings.
 """
 
 from __future__ import annotations
@@ -14,9 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING, Any
 
-from ftbench.errors import FtbenchError
+from ftbench.errors import ConfigError, FtbenchError
 from ftbench.options import OPTIONS, overrides_from
+
+if TYPE_CHECKING:
+    from ftbench.data import DataSource
+    from ftbench.results import CaseResult
+    from ftbench.runner import CaseSpec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             kwargs.update(type=str, default="throughput")
         parser.add_argument(f"--{option.name}", dest=option.dest, **kwargs)
     parser.add_argument("--json", action="store_true", help="print the whole record as JSON")
+    # What a launcher's parent (ftbench.launch) hands each process: the case, and where rank 0
+    # writes its record. Not options of the table: a user never types them.
+    parser.add_argument("--case-spec", metavar="FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--record", metavar="FILE", help=argparse.SUPPRESS)
 
 
 def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
@@ -42,6 +55,8 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
     except FtbenchError as exc:
         print(f"ftbench: {exc}", file=sys.stderr)
         return 2
+    if result is None:  # a rank other than 0, or another machine's launch: no record here
+        return 0
     if args.json:
         print(json.dumps(result.to_record(), indent=2, default=str))
     t = result.throughput
@@ -56,18 +71,60 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
 
 
 def _run(args: argparse.Namespace):
-    from ftbench.data import DataSource
+    """(result, record path); (None, None) where this process keeps no record."""
+    from ftbench.distributed import world
+    from ftbench.results import RunStore, write_json_atomic
+
+    if args.case_spec:  # one process of a launched case (ftbench.launch)
+        from ftbench.launch import read_spec
+
+        spec = read_spec(args.case_spec)
+        rank, size = world()
+        if size != spec.processes:
+            raise ConfigError(f"{spec.case_id}: launched as {size} processes, not {spec.processes}")
+        result = run(spec, _source(args), report=_report if rank == 0 else None,
+                     show_progress_bar=False)  # fmt: skip
+        if rank != 0 or not args.record:  # only rank 0 writes, with every rank's timings
+            return None, None
+        return result, write_json_atomic(args.record, result.to_record())
+    spec = _spec(args)
+    if spec.processes > 1:  # the parent: launch this same case in N processes
+        from ftbench.launch import DATA_OPTIONS, launch_case, option_args, processes_problem
+
+        problem = processes_problem(
+            spec.processes, spec.device, spec.training.batch_size, args.ftb_accelerate_config
+        )
+        if problem:
+            raise ConfigError(f"--processes {spec.processes}: {problem}")
+        result = launch_case(
+            spec,
+            option_args(lambda dest: getattr(args, dest, None), DATA_OPTIONS),
+            config_file=args.ftb_accelerate_config,
+            timeout=args.ftb_launch_timeout,
+            echo=_report,
+        )
+    else:
+        result = run(spec, _source(args), report=_report, show_progress_bar=False)
+    if result is None:  # another machine's rank 0 keeps the record
+        return None, None
+    return result, RunStore.create(args.ftb_results_dir).write(result)
+
+
+def _report(line: str) -> None:
+    print(f"[ftbench] {line}", flush=True)
+
+
+def _spec(args: argparse.Namespace) -> CaseSpec:
+    """The one case the options select: the first value of each axis, the profile's job."""
     from ftbench.devices import device_problem, precision_problem
-    from ftbench.errors import ConfigError
     from ftbench.methods import method_problem
     from ftbench.profiles import apply_overrides, get_profile
-    from ftbench.results import RunStore
-    from ftbench.runner import CaseSpec, run
+    from ftbench.runner import CaseSpec
     from ftbench.tasks import get_task
 
     overrides = overrides_from(lambda dest: getattr(args, dest, None))
     one = {k: overrides.pop(k) for k in ("checkpoints", "paddings", "devices", "precisions",
-                                         "methods", "jobs")}  # fmt: skip
+                                         "methods", "jobs", "processes")}  # fmt: skip
     profile = apply_overrides(get_profile(args.ftb_profile), **overrides)
     job = profile.job(one["jobs"] or "throughput")
     method = (one["methods"] or job.methods)[0]
@@ -83,6 +140,7 @@ def _run(args: argparse.Namespace):
         max_length=job.max_length or profile.max_length,
         lora=job.lora if method != "full" else None,
         task=job.task,
+        processes=(one["processes"] or job.processes)[0],
     )
     problem = (
         device_problem(spec.device)
@@ -98,8 +156,14 @@ def _run(args: argparse.Namespace):
             f"task {spec.task} has no padding strategy {spec.padding!r}; it has "
             + ", ".join(get_task(spec.task).paddings)
         )
+    return spec
+
+
+def _source(args: argparse.Namespace) -> DataSource:
+    from ftbench.data import DataSource
+
     option = vars(args)
-    source = DataSource(
+    return DataSource(
         data_dir=option["ftb_data_dir"],
         train_file=option["ftb_train_file"],
         validation_file=option["ftb_validation_file"],
@@ -112,8 +176,12 @@ def _run(args: argparse.Namespace):
         rejected_column=option["ftb_rejected_column"],
         preference_data=option["ftb_preference_data"],
     )
-    result = run(spec, source, report=lambda line: print(line, flush=True), show_progress_bar=False)
-    return result, RunStore.create(option["ftb_results_dir"]).write(result)
+
+
+def run(spec: CaseSpec, source: DataSource, **kwargs: Any) -> CaseResult:
+    from ftbench.runner import run as run_case
+
+    return run_case(spec, source, **kwargs)
 
 
 if __name__ == "__main__":

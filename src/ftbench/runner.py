@@ -20,6 +20,7 @@ session-scoped fixtures and calls `train_and_evaluate` directly.
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -64,19 +65,24 @@ class CaseSpec:
     max_length: int = 128
     lora: Lora | None = None
     task: str = "mrpc"
+    # Processes the case trains in (ftbench.launch); `training.batch_size` stays the global
+    # batch, so each process takes batch_size / processes and the optimizer steps match.
+    processes: int = 1
 
     @property
     def axes_id(self) -> str:
-        """The pytest parameter id: `minilm-l6-dynamic-cpu-fp32-full`."""
+        """The pytest parameter id: `minilm-l6-dynamic-cpu-fp32-full` (one process, as before
+        the processes axis, so committed baselines keep their keys), `...-full-2proc`."""
         name = checkpoint_name(self.checkpoint)
-        return f"{name}-{self.padding}-{self.device}-{self.precision}-{self.method}"
+        axes_id = f"{name}-{self.padding}-{self.device}-{self.precision}-{self.method}"
+        return axes_id + (f"-{self.processes}proc" if self.processes > 1 else "")
 
     @property
     def case_id(self) -> str:
         return f"{self.job}[{self.axes_id}]"
 
     @property
-    def axes(self) -> dict[str, str]:
+    def axes(self) -> dict[str, Any]:
         return {
             "task": self.task,
             "checkpoint": self.checkpoint,
@@ -84,7 +90,16 @@ class CaseSpec:
             "device": self.device,
             "precision": self.precision,
             "method": self.method,
+            **({"processes": self.processes} if self.processes > 1 else {}),
         }
+
+    @property
+    def per_device_batch_size(self) -> int:
+        return self.training.batch_size // self.processes
+
+    @property
+    def per_device_eval_batch_size(self) -> int:
+        return max(1, self.training.eval_batch_size // self.processes)
 
     @property
     def recipe(self) -> dict[str, Any]:
@@ -173,8 +188,8 @@ def training_arguments(spec: CaseSpec, output_dir: str, train_size: int = 0, **e
         output_dir=output_dir,
         num_train_epochs=t.epochs,
         max_steps=t.max_steps,
-        per_device_train_batch_size=t.batch_size,
-        per_device_eval_batch_size=t.eval_batch_size,
+        per_device_train_batch_size=spec.per_device_batch_size,
+        per_device_eval_batch_size=spec.per_device_eval_batch_size,
         learning_rate=t.learning_rate,
         weight_decay=t.weight_decay,
         warmup_steps=t.warmup,
@@ -221,6 +236,8 @@ def train_and_evaluate(
 
     from ftbench.callbacks import LossGuard, Progress, RoundGate, StepTimer, TimeToAccuracy
     from ftbench.devices import environment, peak_flops
+    from ftbench.distributed import gather_window, merge_contention, merge_windows
+    from ftbench.distributed import summary as distributed_summary
     from ftbench.machine import MachineWatch, attach
     from ftbench.methods import describe, num_parameters
     from ftbench.metrics import rate_spread, utilisation
@@ -312,11 +329,17 @@ def train_and_evaluate(
         parameters = num_parameters(model)
         method = describe(model, spec.method, spec.lora, parameters)
 
-    window = timer.summary()
+    # Several processes: every rank's window to rank 0, summed over ranks (ftbench.distributed).
+    ranks = gather_window(
+        timer.summary(), {"memory": memory, "contention": watch.contention, "pid": os.getpid()}
+    )
+    window = merge_windows(ranks)
     extra = task.measures(
         spec, trainer, window, task.quality(eval_metrics), task.quality(untrained)
     )
     peak, peak_source = peak_flops(spec.device)
+    if peak and len(ranks) > 1:
+        peak *= len(ranks)  # each rank measured or looked up its own device's share
     config = model.config
     load = utilisation(
         non_embedding_parameters=parameters["non_embedding"],
@@ -358,7 +381,11 @@ def train_and_evaluate(
             "heads": config.num_attention_heads,
         },
     )
-    return attach(result, watch)  # issue 12: the probe and contention figures
+    result = attach(result, watch)  # issue 12: the probe and contention figures
+    result.distributed = distributed_summary(ranks, spec, window)
+    if len(ranks) > 1:
+        result.machine["contention"] = merge_contention(ranks)
+    return result
 
 
 def _train_in_rounds(trainer: Any, gate: Any, benchmark: Any, training: Training) -> Any:

@@ -146,6 +146,8 @@ class FtbSession:
             ("ftb_precision", job.precisions, None),
             ("ftb_method", job.methods, None),
         )
+        if tuple(job.processes) != (1,):  # one process alone keeps the ids it always had
+            axes += (("ftb_processes", job.processes, [f"{n}proc" for n in job.processes]),)
         for fixture, values, ids in axes:
             metafunc.parametrize(fixture, list(values), ids=ids, indirect=True, scope="session")
 
@@ -281,7 +283,14 @@ class FtbSession:
         return Case(spec=spec, job=job, session=self, nodeid=node.nodeid, parts=parts)
 
     def case_spec(
-        self, job: Job, checkpoint: str, padding: str, device: str, precision: str, method: str
+        self,
+        job: Job,
+        checkpoint: str,
+        padding: str,
+        device: str,
+        precision: str,
+        method: str,
+        processes: int = 1,
     ) -> CaseSpec:
         from ftbench.runner import CaseSpec
 
@@ -297,7 +306,35 @@ class FtbSession:
             max_length=job.max_length or self.profile.max_length,
             lora=job.lora if method != "full" else None,
             task=job.task,
+            processes=processes,
         )
+
+    def processes_problem(self, spec: CaseSpec) -> str | None:
+        """Why this case can't run in its number of processes here (a skip), or None."""
+        from ftbench.launch import processes_problem
+
+        return processes_problem(
+            spec.processes,
+            spec.device,
+            spec.training.batch_size,
+            self.config.getoption("ftb_accelerate_config"),
+        )
+
+    def launch(self, spec: CaseSpec) -> CaseResult:
+        """Run a case of N > 1 processes under accelerate launch (ftbench.launch)."""
+        from ftbench.launch import DATA_OPTIONS, launch_case, option_args
+
+        config_file = self.config.getoption("ftb_accelerate_config")
+        result = launch_case(
+            spec,
+            option_args(self.config.getoption, DATA_OPTIONS),
+            config_file=config_file,
+            timeout=self.config.getoption("ftb_launch_timeout"),
+            echo=self.progress,
+        )
+        if result is None:
+            pytest.skip(f"{config_file} is not machine rank 0: the main machine keeps the record")
+        return result
 
     def seeds(self, job: Job, base: int) -> list[int]:
         """`--ftb-seeds N` repeats quality cases over N seeds, so the spread is measured."""

@@ -52,6 +52,14 @@ def write_summary(
         )
         for line in format_padding_table(padding_table(padding)).splitlines():
             reporter.write_line(line)
+    from ftbench.scaling import SCALING_NOTE, format_scaling_table, scaling_table
+
+    scaling = scaling_table(records_only)
+    if not scaling.empty:
+        reporter.write_line("")
+        reporter.write_line(f"processes (scaling): {SCALING_NOTE}")
+        for line in format_scaling_table(scaling).splitlines():
+            reporter.write_line(line)
     tta = time_to_accuracy_table(records_only)
     if not tta.empty:
         reporter.write_line("")

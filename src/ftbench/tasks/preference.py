@@ -124,7 +124,7 @@ class Cpo(ExperimentalPreference):
     names: ClassVar[dict[str, str]] = {**DPO_NAMES, "eval_nll_loss": "eval_nll_loss"}
     metrics = (
         *Dpo.metrics,
-        Metric("eval_nll_loss", "lower", k=3.0, min_tolerance=0.05, label="NLL"),
+        Metric("eval_nll_loss", "lower", k=3.0, min_tolerance=0.02, label="NLL"),
     )
 
 
@@ -142,7 +142,8 @@ class Orpo(ExperimentalPreference):
     metrics = (
         *Dpo.metrics,
         # log sigmoid(log odds chosen - log odds rejected): at most 0, higher is better
-        Metric("eval_log_odds_ratio", "higher", k=3.0, min_tolerance=0.05, label="log odds ratio"),
+        # it moves by hundredths in a CPU budget of steps (seed 42: -0.845 to -0.827)
+        Metric("eval_log_odds_ratio", "higher", k=3.0, min_tolerance=0.005, label="log odds ratio"),
     )
 
 

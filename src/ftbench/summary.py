@@ -56,22 +56,15 @@ def write_summary(
 
     scaling = scaling_table(records_only)
     if not scaling.empty:
-        reporter.write_line("")
-        reporter.write_line(f"processes (scaling): {SCALING_NOTE}")
-        for line in format_scaling_table(scaling).splitlines():
-            reporter.write_line(line)
+        _section(reporter, f"processes (scaling): {SCALING_NOTE}", format_scaling_table(scaling))
     tta = time_to_accuracy_table(records_only)
     if not tta.empty:
-        reporter.write_line("")
-        reporter.write_line("time to accuracy (training time only, evaluation left out):")
-        for line in tta.to_string(index=False).splitlines():
-            reporter.write_line(line)
+        title = "time to accuracy (training time only, evaluation left out):"
+        _section(reporter, title, tta.to_string(index=False))
     rollout = rollout_table(records_only)
     if not rollout.empty:
-        reporter.write_line("")
-        reporter.write_line("online RL, timed steps (generation against the optimizer step):")
-        for line in rollout.to_string(index=False).splitlines():
-            reporter.write_line(line)
+        title = "online RL, timed steps (generation against the optimizer step):"
+        _section(reporter, title, rollout.to_string(index=False))
     for result in records_only:
         for note in result.notes:
             reporter.write_line(f"note: {result.case_id}: {note}")
@@ -81,3 +74,10 @@ def write_summary(
         reporter.write_line(f"records: {records}")
     for line in baseline_report:
         reporter.write_line(line, red="NOT" in line, bold=True)
+
+
+def _section(reporter: Any, title: str, text: str) -> None:
+    reporter.write_line("")
+    reporter.write_line(title)
+    for line in text.splitlines():
+        reporter.write_line(line)

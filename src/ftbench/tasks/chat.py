@@ -107,8 +107,14 @@ def default_files(source: DataSource, dataset: str) -> list[Path]:
 
 def load_sft_rows(source: DataSource) -> DatasetDict:
     """GSM8K (question -> worked solution), or the user's prompt/completion files."""
+    return _gsm8k_or_files(source, _sft_row)
+
+
+def _gsm8k_or_files(source: DataSource, make: Any) -> DatasetDict:
+    """The user's prompt/completion files, or GSM8K's train and test (question, answer), each
+    row made by `make(row, prompt column, completion column, where, index)`."""
     if source.train_file or source.validation_file:
-        return _user_files(source, (source.prompt_column, source.completion_column), _sft_row)
+        return _user_files(source, (source.prompt_column, source.completion_column), make)
     folder = data_folder(source, "gsm8k")
     if folder is not None:
         splits = {
@@ -119,7 +125,7 @@ def load_sft_rows(source: DataSource) -> DatasetDict:
     else:
         splits, where = _hub_rows(*GSM8K_HUB, {"train": "train", "validation": "test"}), "the Hub"
     rows = {
-        split: [_sft_row(r, "question", "answer", f"{where} [{split}]", i) for i, r in enumerate(v)]
+        split: [make(r, "question", "answer", f"{where} [{split}]", i) for i, r in enumerate(v)]
         for split, v in splits.items()
     }
     return _datasets(rows)
@@ -137,22 +143,7 @@ def load_rl_prompts(source: DataSource) -> DatasetDict:
     """GSM8K's questions (train and test) with the reference answer, the number after `####`,
     or the user's prompt/answer files (the completion column holds the answer or a solution
     ending in `#### <number>`). The prompt asks for the answer on a last line `#### <number>`."""
-    if source.train_file or source.validation_file:
-        return _user_files(source, (source.prompt_column, source.completion_column), _rl_row)
-    folder = data_folder(source, "gsm8k")
-    if folder is not None:
-        splits = {
-            "train": read_jsonl(folder / "train.jsonl"),
-            "validation": read_jsonl(folder / "test.jsonl"),
-        }
-        where = str(folder)
-    else:
-        splits, where = _hub_rows(*GSM8K_HUB, {"train": "train", "validation": "test"}), "the Hub"
-    rows = {
-        split: [_rl_row(r, "question", "answer", f"{where} [{split}]", i) for i, r in enumerate(v)]
-        for split, v in splits.items()
-    }
-    return _datasets(rows)
+    return _gsm8k_or_files(source, _rl_row)
 
 
 def _rl_row(row: dict, prompt: str, answer: str, where: str, index: int) -> dict[str, Any]:

@@ -170,6 +170,9 @@ TRL_SMOKE_TRAINING = Training(
 # them depends on what ran before in the process. Their records keep samples/s and tokens/s.
 TRL_SMOKE_GATES = TRL_QUALITY
 # GRPO: a step samples 4 completions for each of 2 prompts (the batch counts completions).
+# lr 1e-5 moved the training reward little in 12 steps (0.06 to about 0.2-0.5, noisy); 5e-5
+# teaches the answer format within them. About 20 s a step on the idle 2-core CPU, 55% of it
+# generating; a case, both evaluations included, about 7 minutes.
 GRPO_SMOKE_TRAINING = Training(
     max_steps=12,
     batch_size=8,
@@ -214,20 +217,30 @@ TRL_SMOKE_JOBS = (
     ),
     # CPO and ORPO at DPO's 1e-5 barely moved in 16 steps (seed 42: CPO margin -1.79 to -1.49,
     # ORPO log odds ratio -0.845 to -0.831, accuracy unchanged); 5e-5 moves them measurably.
+    # CPO, seeds 42-44: margin -0.913, -1.028, -0.686 from the untrained -1.791 (no reference
+    # model: the untrained policy's rewards already differ); NLL 1.411, 1.544, 1.306 from 1.498,
+    # so the NLL has no floor (seed 43 ended above it) and is gated on the baseline only.
     _trl_job(
         "cpo",
         gates=TRL_SMOKE_GATES["cpo"],
         training=replace(TRL_SMOKE_TRAINING, batch_size=2, learning_rate=5e-5),
+        floors={"eval_reward_margin": -1.4},
     ),
+    # ORPO, seeds 42-44: log odds ratio -0.8268, -0.8262, -0.8232 and margin -0.0108, -0.0112,
+    # -0.0109, from the untrained -0.8454 and -0.0172 (accuracy 0.344 from 0.313 on 32 pairs).
     _trl_job(
         "orpo",
         gates=TRL_SMOKE_GATES["orpo"],
         training=replace(TRL_SMOKE_TRAINING, batch_size=2, learning_rate=5e-5),
+        floors={"eval_log_odds_ratio": -0.836, "eval_reward_margin": -0.014},
     ),
+    # GRPO, seeds 42-44: held-out reward 0.641, 0.719, 1.000 from the untrained 0.078, 0.078,
+    # 0.063 (nearly all of it the format reward; correct answers 0-3%), gains 0.56-0.94.
     _trl_job(
         "grpo",
         gates=(*TRL_SMOKE_GATES["grpo"], *GRPO_THROUGHPUT),
         training=GRPO_SMOKE_TRAINING,
+        floors={"eval_reward": 0.3, "eval_reward_gain": 0.25},
     ),
 )
 
@@ -272,7 +285,14 @@ SMOKE = Profile(
     # A shared 2-core VM is noisy: over three reruns, 3 of 12 first measurements fell 10-30%
     # below the baseline median (all passed on re-measure). 15% keeps a 30% slowdown red while
     # making a false alarm, two low measurements in a row, rarer.
-    tolerances={"train_samples_per_second": {"relative": 0.15}},
+    # GRPO's two throughputs run after every other smoke job in CI's process, and the same SFT
+    # case trained 30% slower after MRPC than alone (see TRL_SMOKE_GATES): 35% keeps a halved
+    # generation speed red without failing on that history. `full` keeps the 10% default.
+    tolerances={
+        "train_samples_per_second": {"relative": 0.15},
+        "generation_tokens_per_second": {"relative": 0.35},
+        "optimizer_tokens_per_second": {"relative": 0.35},
+    },
 )
 
 FULL = Profile(

@@ -150,8 +150,9 @@ class Grpo(TrlTask):
         rollout = clock.summary(window)
         zero = [s.get("zero_variance_groups") for s in rollout["steps"]]
         if zero and all(z == 1.0 for z in zero):
+            group = spec.training.num_generations or self.num_generations
             raise NoLearningSignalError(
-                f"{spec.case_id}: in all {len(zero)} steps every group's {self.num_generations} "
+                f"{spec.case_id}: in all {len(zero)} steps every group's {group} "
                 "completions got the same reward, so every advantage, the loss and the gradient "
                 "were 0 and nothing was learned (mean reward "
                 f"{rollout['mean_reward']:.3f}, clipped completions "

@@ -236,9 +236,13 @@ TRL_SMOKE_JOBS = (
     ),
     # GRPO, seeds 42-44: held-out reward 0.641, 0.719, 1.000 from the untrained 0.078, 0.078,
     # 0.063 (nearly all of it the format reward; correct answers 0-3%), gains 0.56-0.94.
+    # Quality only here too: GRPO's generated and optimizer tokens/s are raw figures (only
+    # samples/s has a probe-relative twin so far), so a slower host of this hardware id would
+    # fail them, and in CI they run after five other jobs in one process. The record and the
+    # report keep both; `full` gates them.
     _trl_job(
         "grpo",
-        gates=(*TRL_SMOKE_GATES["grpo"], *GRPO_THROUGHPUT),
+        gates=TRL_SMOKE_GATES["grpo"],
         training=GRPO_SMOKE_TRAINING,
         floors={"eval_reward": 0.3, "eval_reward_gain": 0.25},
     ),
@@ -285,14 +289,7 @@ SMOKE = Profile(
     # A shared 2-core VM is noisy: over three reruns, 3 of 12 first measurements fell 10-30%
     # below the baseline median (all passed on re-measure). 15% keeps a 30% slowdown red while
     # making a false alarm, two low measurements in a row, rarer.
-    # GRPO's two throughputs run after every other smoke job in CI's process, and the same SFT
-    # case trained 30% slower after MRPC than alone (see TRL_SMOKE_GATES): 35% keeps a halved
-    # generation speed red without failing on that history. `full` keeps the 10% default.
-    tolerances={
-        "train_samples_per_second": {"relative": 0.15},
-        "generation_tokens_per_second": {"relative": 0.35},
-        "optimizer_tokens_per_second": {"relative": 0.35},
-    },
+    tolerances={"train_samples_per_second": {"relative": 0.15}},
 )
 
 FULL = Profile(

@@ -151,7 +151,7 @@ def _rl_row(row: dict, prompt: str, answer: str, where: str, index: int) -> dict
 
     _require(row, (prompt, answer), where, index)
     text = row[answer].strip()
-    reference = reference_answer(text) if ("####" in text or "A:" in text) else text
+    reference = reference_answer(text)
     if number(reference) is None:
         raise DataError(
             f"{where}: row {index + 1}: column {answer!r} holds no number to check answers "

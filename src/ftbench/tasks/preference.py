@@ -90,7 +90,7 @@ class ExperimentalPreference(Dpo):
             return missing
         os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # see _experimental
         if importlib.util.find_spec(f"trl.experimental.{self.module}") is not None:
-            return missing
+            return None
         return (
             f"task {self.name} needs trl.experimental.{self.module}, which trl {trl.__version__} "
             "does not have; ftbench runs it with trl>=1.16,<2"

@@ -122,6 +122,73 @@ def test_cpu_contention_counts_other_processes_not_our_own() -> None:
     assert figures["busy"]
 
 
+def fake_nvml(monkeypatch: pytest.MonkeyPatch, processes: list[tuple[int, int]]) -> None:
+    """A pynvml that lists `processes` as (pid, bytes) on device 0: no GPU needed."""
+    from ftbench.contention import CpuWindow
+
+    quiet = {"seconds": 1.0, "cpu_count": 2, "own_cores": 1.0, "other_cores": 0.0, "busy": False}
+    monkeypatch.setattr(CpuWindow, "stop", lambda self: dict(quiet))  # whatever else runs here
+    running = [SimpleNamespace(pid=pid, usedGpuMemory=used) for pid, used in processes]
+    fake = SimpleNamespace(
+        nvmlInit=lambda: None,
+        nvmlShutdown=lambda: None,
+        nvmlDeviceGetHandleByIndex=lambda index: index,
+        nvmlDeviceGetComputeRunningProcesses=lambda handle: running,
+        nvmlDeviceGetUtilizationRates=lambda handle: SimpleNamespace(gpu=97),
+    )
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+
+
+GIB = 1 << 30
+
+
+def test_another_gpu_process_makes_the_device_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from ftbench import contention
+
+    monkeypatch.setattr(contention, "_own_gpu_bytes", lambda: 2 * GIB)
+    fake_nvml(monkeypatch, [(os.getpid(), 2 * GIB)])
+    alone = contention.DeviceWindow("cuda").stop()
+    assert alone["gpu"]["other_processes"] == []
+    assert not alone["busy"]
+
+    fake_nvml(monkeypatch, [(os.getpid(), 2 * GIB), (4242, 30 * GIB)])
+    shared = contention.DeviceWindow("cuda").stop()
+    assert shared["busy"]
+    assert "1 other process(es) on the GPU (pid 4242)" in contention.describe(shared)
+
+
+def test_a_container_s_host_pids_do_not_count_the_case_as_its_own_neighbour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ftbench import contention
+
+    # In a container NVML lists the host's ids: ours (2 GiB reserved, NVML adds its context)
+    # is not os.getpid().
+    monkeypatch.setattr(contention, "_own_gpu_bytes", lambda: 2 * GIB)
+    fake_nvml(monkeypatch, [(918273, 2 * GIB + (500 << 20))])
+    assert not contention.DeviceWindow("cuda").stop()["busy"]
+
+    fake_nvml(monkeypatch, [(918274, 40 * GIB), (918273, 2 * GIB + (500 << 20))])
+    shared = contention.DeviceWindow("cuda").stop()
+    assert shared["busy"]
+    assert [p["pid"] for p in shared["gpu"]["other_processes"]] == [918274]
+    assert "(pid 918274, the host's ids)" in contention.describe(shared)
+
+
+def test_unknown_gpu_contention_is_recorded_not_guessed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ftbench import contention
+
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed
+    assert contention.gpu_others("cuda") == {"measured": False, "why": "pynvml is not installed"}
+    fake_nvml(monkeypatch, [])
+    monkeypatch.setattr(sys.modules["pynvml"], "nvmlInit", lambda: 1 / 0)  # a refusing driver
+    figures = contention.DeviceWindow("cuda").stop()
+    assert figures["gpu"] == {"measured": False, "why": "NVML: division by zero"}
+    assert figures["busy"] is False  # a quiet host: nothing else is known to share the device
+
+
 # -- data identity ------------------------------------------------------------------------------
 
 

@@ -100,10 +100,39 @@ def gpu_others(device: str) -> dict[str, Any] | None:
             pynvml.nvmlShutdown()
     except Exception as exc:  # NVML absent in containers, or the driver refuses: not measured
         return {"measured": False, "why": f"NVML: {exc}"}
-    others = [
-        {"pid": p.pid, "memory_bytes": p.usedGpuMemory} for p in running if p.pid != os.getpid()
-    ]
-    return {"measured": True, "other_processes": others, "utilisation_percent": utilisation}
+    processes = [{"pid": p.pid, "memory_bytes": p.usedGpuMemory} for p in running]
+    others, host_ids = other_processes(processes, os.getpid(), _own_gpu_bytes())
+    figures = {"measured": True, "other_processes": others, "utilisation_percent": utilisation}
+    if host_ids:
+        figures["host_pids"] = True
+    return figures
+
+
+def other_processes(
+    processes: list[dict[str, Any]], pid: int, own_bytes: int | None
+) -> tuple[list[dict[str, Any]], bool]:
+    """The processes that are not this one, and whether NVML gave the host's process ids.
+
+    The driver knows no PID namespaces: in a container NVML lists the host's ids, so our own
+    id is missing and, without this, every case on a containerised GPU runner would count
+    itself as a neighbour and never be gated. Then the entry whose memory is nearest ours
+    (torch's reserved memory; NVML adds the context's few hundred MB to every entry) is ours.
+    """
+    if any(p["pid"] == pid for p in processes):
+        return [p for p in processes if p["pid"] != pid], False
+    if own_bytes is None or not processes:  # no CUDA context here: none of them is ours
+        return processes, False
+    ours = min(processes, key=lambda p: abs((p["memory_bytes"] or 0) - own_bytes))
+    return [p for p in processes if p is not ours], True
+
+
+def _own_gpu_bytes() -> int | None:
+    """This process's reserved CUDA memory on its device, or None without a CUDA context."""
+    import torch
+
+    if not torch.cuda.is_initialized():
+        return None
+    return int(torch.cuda.memory_reserved())
 
 
 def _nvml_index() -> int:
@@ -125,13 +154,11 @@ class DeviceWindow:
         figures = self.cpu.stop()
         gpu_after = gpu_others(self.device)
         if gpu_after is not None:
-            pids = {
-                p["pid"]: p
-                for g in (self.gpu_before, gpu_after)
-                if g and g.get("measured")
-                for p in g["other_processes"]
-            }
-            figures["gpu"] = {**gpu_after, "other_processes": list(pids.values())}
+            measured = [g for g in (self.gpu_before, gpu_after) if g and g.get("measured")]
+            pids = {p["pid"]: p for g in measured for p in g["other_processes"]}
+            figures["gpu"] = dict(gpu_after)
+            if measured:  # unmeasured is unknown, not "no other processes"
+                figures["gpu"]["other_processes"] = list(pids.values())
             # On a GPU the host's other load matters less than another process on the device.
             figures["busy"] = bool(pids) or figures["other_cores"] >= figures["cpu_count"] / 2
         return figures
@@ -145,7 +172,8 @@ def describe(figures: dict[str, Any]) -> str:
     others = (figures.get("gpu") or {}).get("other_processes") or []
     if others:
         pids = ", ".join(str(p["pid"]) for p in others[:5])
-        parts.append(f"{len(others)} other process(es) on the GPU (pid {pids})")
+        host = ", the host's ids" if (figures.get("gpu") or {}).get("host_pids") else ""
+        parts.append(f"{len(others)} other process(es) on the GPU (pid {pids}{host})")
     return "; ".join(parts)
 
 

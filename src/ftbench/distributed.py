@@ -143,7 +143,8 @@ def merge_contention(ranks: list[dict[str, Any]]) -> dict[str, Any] | None:
     if "gpu" in mine:
         ours = {r.get("pid") for r in ranks}
         others = [p for p in mine["gpu"].get("other_processes", []) if p.get("pid") not in ours]
-        merged["gpu"] = {**mine["gpu"], "other_processes": others}
+        if "other_processes" in mine["gpu"]:  # absent: NVML could not tell
+            merged["gpu"] = {**mine["gpu"], "other_processes": others}
         merged["busy"] = bool(others) or merged["other_cores"] >= mine["cpu_count"] / 2
     else:
         merged["busy"] = merged["other_cores"] >= threshold

@@ -72,6 +72,37 @@ def test_relative_gate_takes_the_throughput_tolerance() -> None:
     assert own["train_samples_per_probe"].relative == 0.2
 
 
+def grpo_result(speed: float, generation_slowdown: float = 1.0) -> CaseResult:
+    """A GRPO-like record on a host `speed` times host A's, probe attached as the runner does."""
+    from ftbench.machine import attach
+
+    rates = result(20.0 * speed, None)
+    rates.throughput["generation_tokens_per_second"] = 60.0 * speed / generation_slowdown
+    rates.throughput["optimizer_tokens_per_second"] = 120.0 * speed
+    probe = {"score": 10.0 * speed, "unit": "GFLOP/s"}
+    return attach(rates, SimpleNamespace(summary=lambda: {"probe": probe, "contention": {}}))
+
+
+def test_every_timed_rate_is_gated_relative_to_the_probe() -> None:
+    """GRPO's generated and optimizer tokens/s get per-probe twins like samples/s."""
+    base = entry_from_results([grpo_result(1.0)])
+    names = {RAW, "generation_tokens_per_second", "optimizer_tokens_per_second"}
+
+    def verdicts(candidate: CaseResult) -> dict[str, bool]:
+        values, notes = judge_throughput(_case([candidate]), dict.fromkeys(names, 0.0), base)
+        assert notes == []
+        return {v.metric: v.passed for v in gate(CASE, values, base, SMOKE)}
+
+    assert base["metrics"]["generation_tokens_per_probe"]["median"] == 6.0
+    assert verdicts(grpo_result(FASTER)) == {
+        "train_samples_per_probe": True,
+        "generation_tokens_per_probe": True,
+        "optimizer_tokens_per_probe": True,
+    }
+    assert not verdicts(grpo_result(FASTER, generation_slowdown=1.3))["generation_tokens_per_probe"]
+    assert SMOKE["generation_tokens_per_probe"] == SMOKE["generation_tokens_per_second"]
+
+
 def _case(results: list[CaseResult], **options: object) -> SimpleNamespace:
     defaults = {"ftb_busy_wait": 0.0, "ftb_strict": False, **options}
     session = SimpleNamespace(

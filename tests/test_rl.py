@@ -82,6 +82,10 @@ def test_grpo_splits_generation_from_the_optimizer_step(tiny_llama, chat_data, r
     assert rollout["completion_tokens"] <= 2 * 4 * 6  # 2 timed steps, 4 completions, 6 tokens
     assert result.throughput["generation_tokens_per_second"] > 0
     assert result.throughput["optimizer_tokens_per_second"] > 0
+    probe = result.machine["probe"]["score"]  # each rate also relative to the device probe
+    assert result.throughput["generation_tokens_per_probe"] == pytest.approx(
+        result.throughput["generation_tokens_per_second"] / probe
+    )
     assert [s["step"] for s in rollout["steps"]] == [1, 2, 3]
     before, after = result.metrics["untrained_eval_reward"], result.metrics["eval_reward"]
     assert result.metrics["eval_reward_gain"] == pytest.approx(after - before)

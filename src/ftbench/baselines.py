@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftbench.errors import AccuracyFloorError, BaselineError, ConfigError
-from ftbench.measures import Tolerance
+from ftbench.measures import Tolerance, probe_twin_name
 
 if TYPE_CHECKING:
     from ftbench.profiles import Job
@@ -70,8 +70,10 @@ def tolerances_with(overrides: dict[str, dict[str, Any]] | None) -> dict[str, To
         if unknown:
             raise ConfigError(f"tolerance of {metric!r}: unknown field(s) {sorted(unknown)}")
         merged[metric] = replace(merged[metric], **fields)
-    if "train_samples_per_probe" not in (overrides or {}):
-        merged["train_samples_per_probe"] = merged["train_samples_per_second"]
+    for metric in list(merged):
+        twin = probe_twin_name(metric)
+        if twin in merged and twin not in (overrides or {}):
+            merged[twin] = merged[metric]  # a rate's per-probe twin takes the rate's gate
     return merged
 
 
@@ -108,11 +110,11 @@ def gated_values(result: CaseResult, job: Job | None = None) -> dict[str, float]
         if name not in known:
             raise ConfigError(f"unknown gated metric {name!r}; known: {', '.join(known)}")
         value = metric_value(result, known[name])
-        if name == "train_samples_per_second":
-            # The machine-relative figure travels with it (absent in old records).
-            relative = metric_value(result, known["train_samples_per_probe"])
+        twin = probe_twin_name(name)
+        if twin in known:  # the machine-relative figure travels with a rate (not in old records)
+            relative = metric_value(result, known[twin])
             if relative is not None:
-                values["train_samples_per_probe"] = float(relative)
+                values[twin] = float(relative)
         if value is not None:
             values[name] = float(value)
     return values

@@ -3,8 +3,8 @@
 `MachineWatch` is a TrainerCallback. Listed before StepTimer, it probes the device just before
 the steady-state window opens (after the warm-up steps) and again after training ends, so the
 probe never runs inside the window, and it measures what other processes used in between.
-`attach` stores both in the record (`machine`) and adds the machine-relative throughput,
-`throughput["train_samples_per_probe"]`: samples/s divided by the probe's score.
+`attach` stores both in the record (`machine`) and adds the machine-relative throughputs,
+such as `throughput["train_samples_per_probe"]`: samples/s divided by the probe's score.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
+from ftbench.measures import probe_twin_name
+
 if TYPE_CHECKING:
     from ftbench.results import CaseResult
-
-RELATIVE = "train_samples_per_probe"
 
 
 class MachineWatch(TrainerCallback):
@@ -60,12 +60,19 @@ class MachineWatch(TrainerCallback):
 
 
 def attach(result: CaseResult, watch: MachineWatch) -> CaseResult:
-    """Store the watch's figures in the record; add samples/s relative to the probe."""
+    """Store the watch's figures in the record; add each timed rate relative to the probe
+    (samples/s, tokens/s, GRPO's generated and optimizer tokens/s)."""
+    from ftbench.tasks import known_metrics
+
     result.machine = watch.summary()
     probe = result.machine["probe"]
-    rate = result.throughput.get("train_samples_per_second")
-    if probe and probe["score"] and rate is not None:
-        result.throughput[RELATIVE] = rate / probe["score"]
+    if not (probe and probe["score"]):
+        return result
+    known = known_metrics()
+    for name, rate in list(result.throughput.items()):
+        twin = probe_twin_name(name)
+        if twin in known and isinstance(rate, (int, float)):
+            result.throughput[twin] = rate / probe["score"]
     return result
 
 

@@ -11,7 +11,7 @@ metrics need no special case anywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -58,16 +58,6 @@ SHARED_METRICS: tuple[Metric, ...] = (
         section="throughput",
         quality=False,
     ),
-    # samples/s over the device probe's score (ftbench.machine): gated in place of samples/s
-    # where the baseline has it, with samples/s' tolerance unless given its own.
-    Metric(
-        "train_samples_per_probe",
-        "higher",
-        relative=0.10,
-        label="samples/s per probe",
-        section="throughput",
-        quality=False,
-    ),
     Metric(
         "train_tokens_per_second",
         "higher",
@@ -79,3 +69,22 @@ SHARED_METRICS: tuple[Metric, ...] = (
     # CUDA's max allocated; CPU RSS is process-wide, so it is recorded but never gated.
     Metric("peak_memory_bytes", "lower", relative=0.10, section="memory", quality=False),
 )
+
+
+PER_SECOND, PER_PROBE = "_per_second", "_per_probe"
+
+
+def probe_twin_name(name: str) -> str | None:
+    """`train_samples_per_second` -> `train_samples_per_probe`; None for non-rates."""
+    return name.removesuffix(PER_SECOND) + PER_PROBE if name.endswith(PER_SECOND) else None
+
+
+def probe_twins(metrics: dict[str, Metric]) -> dict[str, Metric]:
+    """Each timed rate over the device probe's score (ftbench.machine): gated in its place where
+    the baseline has it, so a faster or slower host of one hardware id moves neither."""
+    twins = {}
+    for metric in metrics.values():
+        name = probe_twin_name(metric.name)
+        if metric.section == "throughput" and name is not None:
+            twins[name] = replace(metric, name=name, label=f"{metric.column} per probe")
+    return twins

@@ -6,10 +6,10 @@
   judged: the case waits for the device to go quiet (`--ftb-busy-wait`) and measures again; if
   it stays busy the outcome is "not gated: device busy (...)", or a DeviceBusyError with
   `--ftb-strict`;
-- where the baseline entry has the machine-relative figure (`train_samples_per_probe`, samples/s
-  over the device probe's score), that is gated instead of raw samples/s, so a faster or
-  slower host of the same hardware id moves neither; an older baseline falls back to the raw
-  gate, and the status says so.
+- where the baseline entry has a rate's machine-relative twin (`train_samples_per_probe`:
+  samples/s over the device probe's score; likewise GRPO's `generation_tokens_per_probe`), the
+  twin is gated instead of the raw rate, so a faster or slower host of the same hardware id
+  moves neither; an older baseline falls back to the raw gate, and the status says so.
 """
 
 from __future__ import annotations
@@ -17,23 +17,27 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ftbench.errors import DeviceBusyError
-from ftbench.machine import RELATIVE, is_busy
+from ftbench.machine import is_busy
+from ftbench.measures import PER_PROBE, PER_SECOND, probe_twin_name
 
 if TYPE_CHECKING:
     from ftbench.case import Case
     from ftbench.results import CaseResult
 
 RAW = "train_samples_per_second"
-TIMED = (RAW, RELATIVE)  # the figures the probe-relative rule knows
 
 
 def is_timed(metric: str) -> bool:
     """A throughput figure: measured over timed steps, so a busy device makes it meaningless
-    (samples/s, or GRPO's generation and optimizer tokens/s)."""
+    (samples/s, or GRPO's generation and optimizer tokens/s, and their per-probe twins)."""
     from ftbench.tasks import known_metrics
 
     known = known_metrics().get(metric)
-    return metric in TIMED or (known is not None and known.section == "throughput")
+    return known is not None and known.section == "throughput"
+
+
+def raw_name(twin: str) -> str:
+    return twin.removesuffix(PER_PROBE) + PER_SECOND
 
 
 RAW_FALLBACK = "raw throughput gate (the baseline has no probe figure; re-record it)"
@@ -73,8 +77,8 @@ def settle(case: Case) -> CaseResult | None:
 
 
 def timed_values(result: CaseResult, names: set[str]) -> dict[str, float]:
-    """The throughput figures among `names` (and the probe-relative one) in `result`."""
-    wanted = names | ({RELATIVE} if RAW in names else set())
+    """The throughput figures among `names` (and their per-probe twins) in `result`."""
+    wanted = names | {probe_twin_name(m) for m in names if probe_twin_name(m)}
     return {m: float(result.throughput[m]) for m in wanted if result.throughput.get(m) is not None}
 
 
@@ -98,36 +102,43 @@ def judge_throughput(
         return others, [f"not gated: {message}"]
     # After a wait, the last measurement is the one taken on a quiet device.
     timed = timed_values(case.results[-1], timed_names)
-    fallback = RAW in timed and not _relative(entry)
-    return {**others, **choose(timed, entry)}, ([RAW_FALLBACK] if fallback else [])
-
-
-def _relative(entry: dict[str, Any]) -> bool:
-    return RELATIVE in (entry.get("metrics") or {})
+    chosen = choose(timed, entry)
+    fallback = any(probe_twin_name(m) in timed for m in chosen)  # a rate gated raw
+    return {**others, **chosen}, ([RAW_FALLBACK] if fallback else [])
 
 
 def choose(timed: dict[str, float], entry: dict[str, Any]) -> dict[str, float]:
-    """Samples/s as the relative figure where the baseline has one, else raw; the other
-    throughput figures as they are."""
-    others = {m: v for m, v in timed.items() if m not in TIMED}
-    if _relative(entry) and RELATIVE in timed:
-        return {**others, RELATIVE: timed[RELATIVE]}
-    return {**others, **({RAW: timed[RAW]} if RAW in timed else {})}
+    """Each rate as its per-probe twin where the baseline has that, else raw."""
+    recorded = entry.get("metrics") or {}
+    chosen = {}
+    for metric, value in timed.items():
+        twin = probe_twin_name(metric)
+        if metric.endswith(PER_PROBE):
+            continue  # taken below, with its rate
+        if twin in timed and twin in recorded:
+            chosen[twin] = timed[twin]
+        else:
+            chosen[metric] = value
+    return chosen
 
 
 def explain(verdict: Any, case: Case, entry: dict[str, Any]) -> None:
     """Add the raw figures and both probes to a relative verdict's `how`."""
-    if verdict.metric != RELATIVE:
+    if not verdict.metric.endswith(PER_PROBE):
         return
+    from ftbench.tasks import known_metrics
+
+    raw = raw_name(verdict.metric)
+    label = known_metrics()[raw].column if raw in known_metrics() else raw
     result = case.results[-1]
     probe = (result.machine or {}).get("probe") or {}
     then = entry.get("probe") or {}
-    raw = (entry.get("metrics") or {}).get(RAW, {}).get("median")
+    median = (entry.get("metrics") or {}).get(raw, {}).get("median")
     verdict.how += (
-        f"; samples/s {result.throughput.get(RAW, 0):.4g} (baseline {raw:.4g}), probe "
+        f"; {label} {result.throughput.get(raw, 0):.4g} (baseline {median:.4g}), probe "
         f"{probe.get('score', 0):.4g} {probe.get('unit', '')} (baseline "
         f"{then.get('score', float('nan')):.4g})"
-        if raw is not None
+        if median is not None
         else ""
     )
 

@@ -213,8 +213,10 @@ def all_tasks() -> list[Task]:
 
 def known_metrics() -> dict[str, Metric]:
     """Every metric any task reports, by name; a name two tasks share has one definition."""
+    from ftbench.measures import probe_twins
+
     metrics: dict[str, Metric] = {}
     for task in all_tasks():
         for metric in task.all_metrics():
             metrics.setdefault(metric.name, metric)
-    return metrics
+    return {**metrics, **probe_twins(metrics)}

@@ -264,3 +264,58 @@ def test_required_and_corrupt_baselines(suite) -> None:
     corrupt = suite(*THROUGHPUT)
     assert corrupt.ret == pytest.ExitCode.USAGE_ERROR
     corrupt.stderr.fnmatch_lines([f"ERROR: ftbench: {path}: corrupt or truncated baseline file*"])
+
+
+def test_own_data_meets_neither_the_baseline_nor_the_floors_of_other_data(
+    suite, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The MRPC case pointed at the user's own files: "not gated: other data", floors off.
+
+    The tiny GLUE set stands in for MRPC here: its hashes are MRPC's for this test, and the
+    profile's floors stay on for the tiny recipe (on the real profile, the flags that shrink
+    the recipe switch them off on their own, which would hide what this test checks)."""
+    import random
+    from dataclasses import replace
+
+    from conftest import make_pairs
+
+    from ftbench import dataid, profiles
+    from ftbench.data import DataSource, load_pairs
+
+    tiny = DataSource(data_dir=str(tmp_path / "glue"))
+    as_mrpc = dataid.data_identity(tiny, load_pairs(tiny))["splits"]
+    monkeypatch.setattr(dataid, "MRPC_SPLITS", as_mrpc)
+    monkeypatch.setattr(profiles, "RECIPE_OVERRIDES", ())
+    smoke = profiles.PROFILES["smoke"]
+    jobs = tuple(
+        replace(j, floors={"eval_accuracy": 0.6}) if j.name == "finetune" else j for j in smoke.jobs
+    )
+    monkeypatch.setitem(profiles.PROFILES, "smoke", replace(smoke, jobs=jobs))
+
+    recorded = suite(*FINETUNE, "--ftb-update-baselines")
+    recorded.assert_outcomes(passed=1, skipped=1)
+    assert "floors not checked" not in recorded.stdout.str()  # MRPC: the floors apply
+
+    # The user's own pairs, labelled at random: accuracy near 0.5, under the 0.6 floor.
+    rng = random.Random(0)
+    own = {}
+    for name, rows, seed in (("train.csv", 96, 5), ("test.csv", 48, 6)):
+        lines = [f"{a},{b},{rng.choice(['no', 'yes'])}" for _, a, b in make_pairs(rows, seed)]
+        own[name] = tmp_path / name
+        own[name].write_text("left,right,verdict\n" + "\n".join(lines) + "\n")
+    mine = suite(
+        *FINETUNE,
+        f"--ftb-train-file={own['train.csv']}",
+        f"--ftb-validation-file={own['test.csv']}",
+        "--ftb-text-columns=left,right",
+        "--ftb-label-column=verdict",
+    )
+    mine.assert_outcomes(passed=1, skipped=1)
+    mine.stdout.fnmatch_lines(
+        [
+            "*finetune[[]tiny-bert-dynamic-cpu-fp32-full[]]*passed*not gated: other data than "
+            "the baseline's (baseline: MRPC dev, 64 rows, sha256 *; this run: test.csv, 48 rows*",
+            "note: finetune[[]*: floors not checked: the data is not MRPC (test.csv, 48 rows*",
+        ]
+    )
+    assert "AccuracyFloorError" not in mine.stdout.str()

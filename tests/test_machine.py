@@ -122,6 +122,9 @@ def test_an_old_baseline_falls_back_to_the_raw_gate_and_says_so() -> None:
     values, notes = judge_throughput(_case([result(20.0, 10.0)]), {RAW: 20.0}, BASE)
     assert values == {"train_samples_per_probe": 2.0}
     assert notes == []
+    values, notes = judge_throughput(_case([result(20.0, None)]), {RAW: 20.0}, BASE)
+    assert values == {RAW: 20.0}
+    assert notes == ["raw throughput gate (this run has no probe figure)"]
 
 
 def test_a_busy_measurement_is_not_judged_and_strict_fails_it() -> None:
@@ -164,6 +167,7 @@ def fake_nvml(monkeypatch: pytest.MonkeyPatch, processes: list[tuple[int, int]])
         nvmlInit=lambda: None,
         nvmlShutdown=lambda: None,
         nvmlDeviceGetHandleByIndex=lambda index: index,
+        nvmlDeviceGetHandleByUUID=lambda uuid: uuid,
         nvmlDeviceGetComputeRunningProcesses=lambda handle: running,
         nvmlDeviceGetUtilizationRates=lambda handle: SimpleNamespace(gpu=97),
     )
@@ -206,6 +210,28 @@ def test_a_container_s_host_pids_do_not_count_the_case_as_its_own_neighbour(
     assert shared["busy"]
     assert [p["pid"] for p in shared["gpu"]["other_processes"]] == [918274]
     assert "(pid 918274, the host's ids)" in contention.describe(shared)
+
+    # No entry fits our memory (ours is on another device, or NVML gives no memory): then
+    # every entry counts, so a neighbour is never dropped by a guess.
+    for memory in (40 * GIB, None):
+        fake_nvml(monkeypatch, [(918274, memory)])
+        assert contention.DeviceWindow("cuda").stop()["busy"]
+
+
+def test_nvml_looks_at_the_device_cuda_visible_devices_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ftbench import contention
+
+    fake_nvml(monkeypatch, [])
+    asked = []
+    nvml = sys.modules["pynvml"]
+    monkeypatch.setattr(nvml, "nvmlDeviceGetHandleByIndex", lambda i: asked.append(i))
+    monkeypatch.setattr(nvml, "nvmlDeviceGetHandleByUUID", lambda u: asked.append(u))
+    for visible in ("3,1", "GPU-8d3f, GPU-11aa", "MIG-5c2e"):
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+        assert contention.gpu_others("cuda")["measured"]
+    assert asked == [3, "GPU-8d3f", "MIG-5c2e"]
 
 
 def test_unknown_gpu_contention_is_recorded_not_guessed(monkeypatch: pytest.MonkeyPatch) -> None:

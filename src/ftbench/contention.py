@@ -24,6 +24,8 @@ from typing import Any
 BUSY_CORES = 0.25
 BUSY_SHARE = 0.10
 IDLE_POLL_SECONDS = 1.0
+# NVML's memory of a process beyond torch's reserved memory: the CUDA context and libraries.
+CONTEXT_BYTES = 3 << 30
 
 
 def busy_threshold(cpu_count: int) -> float:
@@ -93,7 +95,7 @@ def gpu_others(device: str) -> dict[str, Any] | None:
     try:
         pynvml.nvmlInit()
         try:
-            handle = pynvml.nvmlDeviceGetHandleByIndex(_nvml_index())
+            handle = _nvml_handle(pynvml)
             running = pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
             utilisation = pynvml.nvmlDeviceGetUtilizationRates(handle).gpu
         finally:
@@ -115,14 +117,23 @@ def other_processes(
 
     The driver knows no PID namespaces: in a container NVML lists the host's ids, so our own
     id is missing and, without this, every case on a containerised GPU runner would count
-    itself as a neighbour and never be gated. Then the entry whose memory is nearest ours
-    (torch's reserved memory; NVML adds the context's few hundred MB to every entry) is ours.
+    itself as a neighbour and never be gated. Then the entry whose memory is nearest ours is
+    ours: NVML counts torch's reserved memory plus the context (a few hundred MB). An entry
+    outside that span is not ours, so when none fits, all count: a neighbour is never dropped.
     """
     if any(p["pid"] == pid for p in processes):
         return [p for p in processes if p["pid"] != pid], False
-    if own_bytes is None or not processes:  # no CUDA context here: none of them is ours
+    if own_bytes is None:  # no CUDA context here: none of them is ours
         return processes, False
-    ours = min(processes, key=lambda p: abs((p["memory_bytes"] or 0) - own_bytes))
+    fits = [
+        p
+        for p in processes
+        if p["memory_bytes"] is not None
+        and own_bytes <= p["memory_bytes"] <= own_bytes + CONTEXT_BYTES
+    ]
+    if not fits:
+        return processes, bool(processes)
+    ours = min(fits, key=lambda p: p["memory_bytes"] - own_bytes)
     return [p for p in processes if p is not ours], True
 
 
@@ -135,10 +146,17 @@ def _own_gpu_bytes() -> int | None:
     return int(torch.cuda.memory_reserved())
 
 
-def _nvml_index() -> int:
-    # NVML numbers devices physically; CUDA_VISIBLE_DEVICES may remap ours.
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
-    return int(visible) if visible.isdigit() else 0
+def _nvml_handle(pynvml: Any) -> Any:
+    """NVML's handle of this process's CUDA device. NVML numbers devices physically, and
+    CUDA_VISIBLE_DEVICES may remap ours, by index or by UUID (GPU-..., MIG-...)."""
+    import torch
+
+    current = torch.cuda.current_device() if torch.cuda.is_initialized() else 0
+    visible = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")]
+    ours = visible[current] if visible[0] and current < len(visible) else str(current)
+    if ours.isdigit():
+        return pynvml.nvmlDeviceGetHandleByIndex(int(ours))
+    return pynvml.nvmlDeviceGetHandleByUUID(ours)
 
 
 class DeviceWindow:

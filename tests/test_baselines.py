@@ -145,6 +145,18 @@ def test_bad_baseline_files_are_errors_not_missing_baselines(
     assert str(path) in str(excinfo.value)
 
 
+def test_a_newer_ftbench_s_metric_is_read_and_left_alone(tmp_path: Path) -> None:
+    """An older checkout (bisecting) reads a baseline that a newer ftbench added metrics to."""
+    stats = {"values": [1.0], "n": 1, "mean": 1.0, "std": 0.0, "median": 1.0}
+    path = tmp_path / "cpu-2c" / "smoke.json"
+    path.parent.mkdir()
+    metrics = {"eval_accuracy": stats, "some_future_rate_per_probe": stats}
+    path.write_text(json.dumps({"schema_version": 1, "cases": {CASE: {"metrics": metrics}}}))
+    entry = BaselineStore(tmp_path).entry("cpu-2c", "smoke", CASE)
+    [verdict] = gate(CASE, {"eval_accuracy": 1.0}, entry, tolerances_with(None))
+    assert verdict.passed
+
+
 def test_tolerances_parse_and_unknown_metrics_are_refused() -> None:
     assert parse_tolerance("train_samples_per_second:15%") == {
         "train_samples_per_second": {"relative": 0.15}

@@ -254,19 +254,23 @@ class Case:
         if is_busy(again):  # issue 12: a busy device's number is not a verdict on the code
             return others, f"not gated: {busy_message(again)} on re-measure"
         values = self._values([again])
-        retry = gate(self.spec.case_id, {v.metric: values[v.metric] for v in timed}, entry,
-                     tolerances)  # fmt: skip
+        retry = gate(self.spec.case_id, {v.metric: values[v.metric] for v in timed
+                                         if v.metric in values}, entry, tolerances)  # fmt: skip
         before = {v.metric: v.value for v in timed}
         for verdict in retry:
             explain(verdict, self, entry)
+        # A figure the re-measure lacks (no probe score this time) is not confirmed passing.
+        unconfirmed = [v for v in timed if v.metric not in values]
         still = [v for v in retry if not v.passed]
-        if not still:
+        if not still and not unconfirmed:
             return others, f"within bounds on re-measure (first {first.value:.4g})"
+        for verdict in unconfirmed:
+            verdict.how += "; the re-measure did not produce this figure"
         for verdict in still:
             verdict.how += (
                 f"; first measurement {before[verdict.metric]:.4g}, re-measured {verdict.value:.4g}"
             )
-        return [*others, *still], "regressed"
+        return [*others, *still, *unconfirmed], "regressed"
 
 
 def _release(model: Any, device: str) -> None:

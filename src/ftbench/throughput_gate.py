@@ -41,6 +41,7 @@ def raw_name(twin: str) -> str:
 
 
 RAW_FALLBACK = "raw throughput gate (the baseline has no probe figure; re-record it)"
+NO_PROBE = "raw throughput gate (this run has no probe figure)"
 
 
 def contention_of(result: CaseResult) -> dict[str, Any]:
@@ -103,8 +104,13 @@ def judge_throughput(
     # After a wait, the last measurement is the one taken on a quiet device.
     timed = timed_values(case.results[-1], timed_names)
     chosen = choose(timed, entry)
-    fallback = any(probe_twin_name(m) in timed for m in chosen)  # a rate gated raw
-    return {**others, **chosen}, ([RAW_FALLBACK] if fallback else [])
+    recorded = entry.get("metrics") or {}
+    notes = []
+    if any(probe_twin_name(m) in timed for m in chosen):  # a rate gated raw: an old baseline
+        notes.append(RAW_FALLBACK)
+    if any(probe_twin_name(m) in recorded and probe_twin_name(m) not in timed for m in chosen):
+        notes.append(NO_PROBE)
+    return {**others, **chosen}, notes
 
 
 def choose(timed: dict[str, float], entry: dict[str, Any]) -> dict[str, float]:

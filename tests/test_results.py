@@ -46,3 +46,25 @@ def test_file_names_are_safe() -> None:
         record_filename("finetune[org/model-dynamic-cpu-fp32]")
         == "finetune-org-model-dynamic-cpu-fp32.json"
     )
+
+
+def test_records_name_the_commit_the_run_started_from(tmp_path: Path) -> None:
+    """A commit made while a run goes on must not relabel the records it writes afterwards."""
+    import subprocess
+
+    from ftbench.devices import git_state
+
+    def git(*args: str) -> str:
+        command = ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args]
+        out = subprocess.run(command, cwd=tmp_path, check=True, capture_output=True, text=True)
+        return out.stdout
+
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("a = 1\n")
+    git("add", "code.py")
+    git("commit", "-qm", "first")
+    first = git("rev-parse", "HEAD").strip()
+    assert git_state(tmp_path) == {"commit": first, "dirty": False}
+    (tmp_path / "code.py").write_text("a = 2\n")
+    git("commit", "-qam", "made during the run")
+    assert git_state(tmp_path)["commit"] == first

@@ -211,6 +211,13 @@ def _cuda_driver() -> str | None:
 
 
 def git_state(cwd: str | Path | None = None) -> dict[str, Any]:
+    """The commit and dirty flag, read once per process: the code a run imported is the code
+    at its start, and edits or commits made while it runs must not relabel its records."""
+    return dict(_git_state(cwd))
+
+
+@functools.lru_cache(maxsize=8)
+def _git_state(cwd: str | Path | None) -> dict[str, Any]:
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(

@@ -157,7 +157,7 @@ class FtbSession:
             raise self._usage_error
         if self.config.option.collectonly:
             return
-        from ftbench.devices import device_problem
+        from ftbench.devices import device_problem, git_state
 
         cases = [i for i in items if "ftb_case" in getattr(i, "fixturenames", ())]
         cases = [i for i in cases if i.get_closest_marker("skip") is None]
@@ -175,6 +175,7 @@ class FtbSession:
                 self.data(task)
             self.tolerances  # noqa: B018 - validates the tolerance options now
             self.check_writable_dirs()  # issue 12: before any training, not after the first case
+            git_state()  # the commit the run starts from, not one made while it runs
             for device in sorted(devices):
                 if device_problem(device) is None:  # a corrupt baseline file stops the run here
                     store, hardware_id, profile = self.baseline_location(device)

@@ -266,6 +266,7 @@ def test_required_and_corrupt_baselines(suite) -> None:
     corrupt.stderr.fnmatch_lines([f"ERROR: ftbench: {path}: corrupt or truncated baseline file*"])
 
 
+@pytest.mark.slow  # two fine-tunes of the tiny model, about 50 s
 def test_own_data_meets_neither_the_baseline_nor_the_floors_of_other_data(
     suite, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

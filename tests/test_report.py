@@ -347,3 +347,28 @@ def test_rollout_rows_split_generation_from_the_optimizer_step(tmp_path: Path) -
     assert "tokens/s" not in quality_summary(result)
     assert "reward 0.5000 (untrained 0.2500)" in quality_summary(result)
     assert "## Online RL" in markdown_report([result])
+
+
+def test_a_busy_measurement_is_marked_and_compared_with_nothing(tmp_path: Path) -> None:
+    """A loaded device: static timed while another process ran, dynamic re-measured."""
+    from ftbench.report import cases_table
+
+    busy = {"contention": {"busy": True, "other_cores": 0.9, "cpu_count": 2}}
+    static = _measured("static", "e", rate_scale=0.6, machine=busy)
+    first = _measured("dynamic", "e", rate_scale=0.6, machine=busy, created_at="2026-11-29T1")
+    again = _measured("dynamic", "e", created_at="2026-11-29T2")
+    results = load_all(_write_run(tmp_path, "e", [static, first, again]))
+    rows = {r["padding"]: r for r in padding_rows(results)}
+    assert rows["static"]["note"] == "device busy (other processes used 0.9 of 2 cores)"
+    assert rows["dynamic"]["speedup"] is None  # against a loaded static: no speedup at all
+    assert "no speedup: static padding was timed on a busy device" in rows["dynamic"]["note"]
+
+    table = cases_table(results, baselines=["not gated: device busy (...)", "within bounds"] * 2)
+    notes = dict(zip(table["samples/s"], table["measurement"], strict=True))
+    assert notes == {
+        "4.8": "device busy",
+        "7.6": "device busy, re-measured",
+        "12.7": "re-measure 1",
+    }
+    verdicts = dict(zip(table["samples/s"], table["baseline"], strict=True))
+    assert verdicts["7.6"] == "-"  # the gate judged the re-measure, not this one

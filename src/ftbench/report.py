@@ -84,22 +84,58 @@ def fold_remeasures(results: list[CaseResult]) -> list[tuple[CaseResult, str]]:
     return folded
 
 
+NO_SPEEDUP = "no speedup: static padding was timed on a busy device"
+
+
+def is_busy(r: CaseResult) -> bool:
+    return bool(((r.machine or {}).get("contention") or {}).get("busy"))
+
+
+def busy_note(r: CaseResult) -> str:
+    """'device busy (other processes used 0.9 of 2 cores)' for a measurement on a loaded device."""
+    if not is_busy(r):
+        return ""
+    from ftbench.contention import describe
+
+    return f"device busy ({describe(r.machine['contention'])})"
+
+
 def _measurement_key(r: CaseResult) -> tuple:
     return (r.run_id, device_label(r), r.case_id, (r.training or {}).get("seed"))
 
 
 def measurement_notes(results: list[CaseResult]) -> list[str]:
-    """For the cases table: '' for a first measurement, 're-measure N' for later ones."""
+    """For the cases table: '' for a lone measurement, 're-measured' for one that another
+    replaced, 're-measure N' for later ones; 'device busy' where other processes loaded it."""
     seen: dict[tuple, int] = {}
     order = sorted(range(len(results)), key=lambda i: results[i].created_at or "")
+    total: dict[tuple, int] = {}
+    for r in results:
+        total[_measurement_key(r)] = total.get(_measurement_key(r), 0) + 1
     notes = [""] * len(results)
     for i in order:
         r = results[i]
         key = _measurement_key(r)
         seen[key] = seen.get(key, 0) + 1
+        parts = []
         if seen[key] > 1:
-            notes[i] = f"re-measure {seen[key] - 1}"
+            parts.append(f"re-measure {seen[key] - 1}")
+        elif total[key] > 1:
+            parts.append("re-measured")
+        if is_busy(r):
+            parts.insert(0, "device busy")
+        notes[i] = ", ".join(parts)
     return notes
+
+
+def superseded(results: list[CaseResult]) -> list[bool]:
+    """True for a measurement a later re-measure of the same case replaced: the gate's
+    verdict belongs to the last one."""
+    last: dict[tuple, str] = {}
+    for r in results:
+        key = _measurement_key(r)
+        last[key] = max(last.get(key, ""), r.created_at or "")
+    return [(r.created_at or "") < last[_measurement_key(r)] for r in results]
 
 
 # -- the cases table -----------------------------------------------------------------------------
@@ -128,6 +164,7 @@ def cases_table(
     import pandas as pd
 
     notes = measurement_notes(results)
+    replaced = superseded(results)
     rows = []
     for i, r in enumerate(results):
         t = r.throughput or {}
@@ -136,7 +173,8 @@ def cases_table(
             {
                 "case": r.case_id,
                 "outcome": (outcomes[i] if outcomes else None) or "",
-                "baseline": (baselines[i] if baselines else None) or "-",
+                # The verdict is the last measurement's; an earlier one was not judged.
+                "baseline": (baselines[i] if baselines and not replaced[i] else None) or "-",
                 "quality": quality_summary(r),
                 "samples/s": _num(t.get("train_samples_per_second"), 1),
                 "median (IQR)": _spread(spread),
@@ -245,6 +283,11 @@ def padding_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
         row["above ceiling"] = False
         if static is None or not _ok(static["samples/s"]) or not _ok(row["samples/s"]):
             continue
+        if row["busy"]:  # a loaded device's rate says nothing of padding; the note says so
+            continue
+        if static["busy"]:
+            row["note"] = "; ".join(n for n in (row["note"], NO_SPEEDUP) if n)
+            continue
         row["speedup"] = row["samples/s"] / static["samples/s"]
         # The noise: this strategy's lower quartile against static's upper one.
         low, high = row["q1"], static["q3"]
@@ -273,7 +316,8 @@ def _padding_row(r: CaseResult, note: str) -> dict[str, Any]:
         "method": method_of(r),
         "processes": processes_of(r),
         "padding": r.axes.get("padding") or "",
-        "note": note,
+        "note": "; ".join(n for n in (note, busy_note(r)) if n),
+        "busy": is_busy(r),
         "samples/s": median if median is not None else t.get("train_samples_per_second"),
         "q1": q1,
         "q3": q3,

@@ -125,6 +125,13 @@ def test_an_old_baseline_falls_back_to_the_raw_gate_and_says_so() -> None:
     values, notes = judge_throughput(_case([result(20.0, None)]), {RAW: 20.0}, BASE)
     assert values == {RAW: 20.0}
     assert notes == ["raw throughput gate (this run has no probe figure)"]
+    # Per-probe figures of another probe are in other units: raw, and said so.
+    other_probe = {**BASE, "probe": {"name": "train-step", "score": 10.0}}
+    matmul = result(20.0, 10.0)
+    matmul.machine["probe"]["name"] = "matmul"
+    values, notes = judge_throughput(_case([matmul]), {RAW: 20.0}, other_probe)
+    assert values == {RAW: 20.0}
+    assert notes == ["raw throughput gate (the baseline's probe is train-step, this run's matmul)"]
 
 
 def test_a_busy_measurement_is_not_judged_and_strict_fails_it() -> None:

@@ -103,19 +103,34 @@ def judge_throughput(
         return others, [f"not gated: {message}"]
     # After a wait, the last measurement is the one taken on a quiet device.
     timed = timed_values(case.results[-1], timed_names)
-    chosen = choose(timed, entry)
+    probe = ((case.results[-1].machine or {}).get("probe") or {}).get("name")
+    chosen = choose(timed, entry, probe)
     recorded = entry.get("metrics") or {}
     notes = []
-    if any(probe_twin_name(m) in timed for m in chosen):  # a rate gated raw: an old baseline
+    raw = [m for m in chosen if probe_twin_name(m)]
+    if not same_probe(entry, probe) and any(probe_twin_name(m) in recorded for m in raw):
+        then = entry["probe"]["name"]
+        notes.append(f"raw throughput gate (the baseline's probe is {then}, this run's {probe})")
+    elif any(probe_twin_name(m) in timed for m in raw):  # the baseline predates probes
         notes.append(RAW_FALLBACK)
-    if any(probe_twin_name(m) in recorded and probe_twin_name(m) not in timed for m in chosen):
+    elif any(probe_twin_name(m) in recorded and probe_twin_name(m) not in timed for m in raw):
         notes.append(NO_PROBE)
     return {**others, **chosen}, notes
 
 
-def choose(timed: dict[str, float], entry: dict[str, Any]) -> dict[str, float]:
-    """Each rate as its per-probe twin where the baseline has that, else raw."""
-    recorded = entry.get("metrics") or {}
+def same_probe(entry: dict[str, Any], probe: str | None) -> bool:
+    """Whether the baseline's figures per probe were measured with this run's probe: a
+    ratio to another probe's score is in other units."""
+    then = (entry.get("probe") or {}).get("name")
+    return then is None or probe is None or then == probe
+
+
+def choose(
+    timed: dict[str, float], entry: dict[str, Any], probe: str | None = None
+) -> dict[str, float]:
+    """Each rate as its per-probe twin where the baseline has that, by the same probe; else
+    raw."""
+    recorded = (entry.get("metrics") or {}) if same_probe(entry, probe) else {}
     chosen = {}
     for metric, value in timed.items():
         twin = probe_twin_name(metric)

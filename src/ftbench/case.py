@@ -240,8 +240,7 @@ class Case:
     def _remeasure(self, failed: list, entry: dict, tolerances: dict) -> tuple[list, str]:
         """Shared runners are noisy: confirm a throughput regression once before failing."""
         from ftbench.baselines import gate
-        from ftbench.machine import is_busy
-        from ftbench.throughput_gate import busy_message, explain, is_timed
+        from ftbench.throughput_gate import busy_message, explain, is_busy, is_timed
 
         timed = [v for v in failed if is_timed(v.metric)]
         first = timed[0]

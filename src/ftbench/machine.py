@@ -74,7 +74,3 @@ def attach(result: CaseResult, watch: MachineWatch) -> CaseResult:
         if twin in known and isinstance(rate, (int, float)):
             result.throughput[twin] = rate / probe["score"]
     return result
-
-
-def is_busy(result: CaseResult) -> bool:
-    return bool(((result.machine or {}).get("contention") or {}).get("busy"))

@@ -87,17 +87,11 @@ def fold_remeasures(results: list[CaseResult]) -> list[tuple[CaseResult, str]]:
 NO_SPEEDUP = "no speedup: static padding was timed on a busy device"
 
 
-def is_busy(r: CaseResult) -> bool:
-    return bool(((r.machine or {}).get("contention") or {}).get("busy"))
-
-
 def busy_note(r: CaseResult) -> str:
     """'device busy (other processes used 0.9 of 2 cores)' for a measurement on a loaded device."""
-    if not is_busy(r):
-        return ""
-    from ftbench.contention import describe
+    from ftbench.throughput_gate import busy_message, is_busy
 
-    return f"device busy ({describe(r.machine['contention'])})"
+    return busy_message(r) if is_busy(r) else ""
 
 
 def _measurement_key(r: CaseResult) -> tuple:
@@ -107,6 +101,8 @@ def _measurement_key(r: CaseResult) -> tuple:
 def measurement_notes(results: list[CaseResult]) -> list[str]:
     """For the cases table: '' for a lone measurement, 're-measured' for one that another
     replaced, 're-measure N' for later ones; 'device busy' where other processes loaded it."""
+    from ftbench.throughput_gate import is_busy
+
     seen: dict[tuple, int] = {}
     order = sorted(range(len(results)), key=lambda i: results[i].created_at or "")
     total: dict[tuple, int] = {}
@@ -304,6 +300,7 @@ def padding_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
 
 def _padding_row(r: CaseResult, note: str) -> dict[str, Any]:
     from ftbench.costcurve import predict
+    from ftbench.throughput_gate import is_busy
 
     t, padding, load = r.throughput or {}, r.padding or {}, r.utilisation or {}
     rates = round_rates(r)

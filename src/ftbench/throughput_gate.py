@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ftbench.errors import DeviceBusyError
-from ftbench.machine import is_busy
 from ftbench.measures import PER_PROBE, PER_SECOND, probe_twin_name
 
 if TYPE_CHECKING:
@@ -46,6 +45,11 @@ NO_PROBE = "raw throughput gate (this run has no probe figure)"
 
 def contention_of(result: CaseResult) -> dict[str, Any]:
     return (result.machine or {}).get("contention") or {}
+
+
+def is_busy(result: CaseResult) -> bool:
+    """Other processes loaded the device while `result` was timed (`ftbench.contention`)."""
+    return bool(contention_of(result).get("busy"))
 
 
 def busy_message(result: CaseResult) -> str:

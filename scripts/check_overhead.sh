@@ -13,6 +13,6 @@ steps=${STEPS:-40}
 for i in $(seq "$repeats"); do
     python scripts/plain_trainer.py --data-dir "$data_dir" --padding "$padding" --max-steps "$steps" \
         2>/dev/null | grep "plain Trainer"
-    python -m ftbench.run --data-dir "$data_dir" --padding "$padding" --max-steps "$steps" \
+    python -m ftbench.cli.run --data-dir "$data_dir" --padding "$padding" --max-steps "$steps" \
         --results-dir "$(mktemp -d)" 2>/dev/null | grep "samples/s ("
 done

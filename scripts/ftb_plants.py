@@ -30,28 +30,28 @@ import os
 import random
 import time
 
-import ftbench.callbacks
-import ftbench.data
-import ftbench.padding
+import ftbench.measure.callbacks
+import ftbench.stack.data
+import ftbench.stack.padding
 
 LR_FACTOR = float(os.environ.get("FTB_PLANT_LR_FACTOR", "0"))
 if LR_FACTOR:
-    import ftbench.runner
+    import ftbench.measure.runner
 
-    make_arguments = ftbench.runner.training_arguments
+    make_arguments = ftbench.measure.runner.training_arguments
 
     def scaled_arguments(*args, **kwargs):
         arguments = make_arguments(*args, **kwargs)
         arguments.learning_rate *= LR_FACTOR
         return arguments
 
-    ftbench.runner.training_arguments = scaled_arguments
+    ftbench.measure.runner.training_arguments = scaled_arguments
 
 HOST_SPEED = float(os.environ.get("FTB_PLANT_HOST_SPEED", "1"))
 if HOST_SPEED != 1 or os.environ.get("FTB_PLANT_SLEEP"):
-    import ftbench.probe
+    import ftbench.env.probe
 
-    probe = ftbench.probe.measure_probe
+    probe = ftbench.env.probe.measure_probe
 
     def planted_probe(*args, **kwargs):
         # The planted step is mostly a sleep, which no CPU speed changes, so a real probe would
@@ -60,12 +60,12 @@ if HOST_SPEED != 1 or os.environ.get("FTB_PLANT_SLEEP"):
         figures = probe(*args, **kwargs)
         return {**figures, "score": 100.0 * HOST_SPEED}
 
-    ftbench.probe.measure_probe = planted_probe
+    ftbench.env.probe.measure_probe = planted_probe
 
 SLEEP = float(os.environ.get("FTB_PLANT_SLEEP", "0")) / HOST_SPEED
 SLOWDOWN = float(os.environ.get("FTB_PLANT_SLOWDOWN", "0"))
 if SLEEP or SLOWDOWN:
-    step_end = ftbench.callbacks.StepTimer.on_step_end
+    step_end = ftbench.measure.callbacks.StepTimer.on_step_end
     last = [None]
 
     def slow_step_end(self, *args, **kwargs):
@@ -76,10 +76,10 @@ if SLEEP or SLOWDOWN:
         last[0] = time.perf_counter()
         return step_end(self, *args, **kwargs)
 
-    ftbench.callbacks.StepTimer.on_step_end = slow_step_end
+    ftbench.measure.callbacks.StepTimer.on_step_end = slow_step_end
 
 if os.environ.get("FTB_PLANT_SHUFFLED_EVAL"):
-    tokenize = ftbench.data.tokenize_pairs
+    tokenize = ftbench.stack.data.tokenize_pairs
 
     def shuffled(*args, **kwargs):
         encoded = tokenize(*args, **kwargs)
@@ -89,16 +89,16 @@ if os.environ.get("FTB_PLANT_SHUFFLED_EVAL"):
         encoded["validation"] = validation
         return encoded
 
-    ftbench.data.tokenize_pairs = shuffled
+    ftbench.stack.data.tokenize_pairs = shuffled
 
 if os.environ.get("FTB_PLANT_NO_ATTENTION_MASK"):
-    collator = ftbench.padding.PaddingStrategy.collator
+    collator = ftbench.stack.padding.PaddingStrategy.collator
 
     def maskless(self, tokenizer):
         base = collator(self, tokenizer)
         return lambda features: {k: v for k, v in base(features).items() if k != "attention_mask"}
 
-    ftbench.padding.PaddingStrategy.collator = maskless
+    ftbench.stack.padding.PaddingStrategy.collator = maskless
 
 if os.environ.get("FTB_PLANT_NAN"):
     from transformers import Trainer
@@ -113,9 +113,9 @@ if os.environ.get("FTB_PLANT_NAN"):
     Trainer.compute_loss = nan_loss
 
 if os.environ.get("FTB_PLANT_SWAP_PREFERENCES"):
-    import ftbench.tasks.chat
+    import ftbench.stack.rows
 
-    load_pairs = ftbench.tasks.chat.load_preference_rows
+    load_pairs = ftbench.stack.rows.load_preference_rows
 
     def swapped(*args, **kwargs):
         # Training pairs with chosen and rejected swapped; evaluation keeps the true labels.
@@ -123,7 +123,7 @@ if os.environ.get("FTB_PLANT_SWAP_PREFERENCES"):
         data["train"] = data["train"].rename_columns({"chosen": "rejected", "rejected": "chosen"})
         return data
 
-    ftbench.tasks.chat.load_preference_rows = swapped
+    ftbench.stack.rows.load_preference_rows = swapped
 if os.environ.get("FTB_PLANT_NOISE_REWARD"):
     import ftbench.tasks.grpo
 
@@ -154,9 +154,9 @@ if OOM:
 
     import torch
 
-    import ftbench.runner
+    import ftbench.measure.runner
 
-    train_and_evaluate = ftbench.runner.train_and_evaluate
+    train_and_evaluate = ftbench.measure.runner.train_and_evaluate
     failed = []  # weak references to the models of cases that ran out of memory
 
     def out_of_memory(module, inputs):
@@ -171,4 +171,4 @@ if OOM:
             kwargs["model"].register_forward_pre_hook(out_of_memory)
         return train_and_evaluate(spec, **kwargs)
 
-    ftbench.runner.train_and_evaluate = oom_case
+    ftbench.measure.runner.train_and_evaluate = oom_case

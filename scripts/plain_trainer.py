@@ -4,7 +4,7 @@
 
 It trains the bundled MiniLM-L6 on MRPC with the same recipe as ftbench's smoke throughput job
 and prints steady-state train samples/s: the steps after --warmup-steps, timed by a
-callback that only reads the clock. Compare it with `python -m ftbench.run` for the same case.
+callback that only reads the clock. Compare it with `python -m ftbench.cli.run` for the same case.
 """
 
 from __future__ import annotations

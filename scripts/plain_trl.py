@@ -80,9 +80,10 @@ def plain_sft(model_dir: str, data_dir: str, steps: int, warmup: int, batch: int
 def ftbench_sft(data_dir: str, steps: int, warmup: int, batch: int) -> float:
     from dataclasses import replace
 
-    from ftbench.data import DataSource
-    from ftbench.profiles import get_profile
-    from ftbench.runner import CaseSpec, run
+    from ftbench.config.profiles import get_profile
+    from ftbench.core.spec import CaseSpec
+    from ftbench.measure.runner import run
+    from ftbench.stack.data import DataSource
 
     job = get_profile("smoke").job("sft")
     training = replace(
@@ -109,7 +110,7 @@ def main() -> None:
     args = parser.parse_args()
     model = args.model
     if model is None:
-        from ftbench.checkpoints import bundled_path
+        from ftbench.stack.checkpoints import bundled_path
 
         model = str(bundled_path("smollm2-135m"))
     plain, ours = [], []

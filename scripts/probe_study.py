@@ -2,7 +2,7 @@
 
     PYTHONPATH=src python scripts/probe_study.py --data-dir ../shared/data/glue --repeats 3
 
-Run it on a quiet machine: load from elsewhere moves everything (and `ftbench.contention`
+Run it on a quiet machine: load from elsewhere moves everything (and `ftbench.env.contention`
 keeps such measurements from being judged at all). A "host" is this machine with 2 torch
 threads, or with 1: a host that is slower at everything, though not uniformly (small kernels
 lose less than large matmuls). The hosts take turns, `--repeats` times each, so that drift of
@@ -26,10 +26,10 @@ KINDS = ("matmul", "train-step")
 def measure(threads: int, data_dir: str, steps: int, padding: str) -> dict:
     import torch
 
-    from ftbench.data import DataSource
-    from ftbench.probe import combine, measure_probe
-    from ftbench.profiles import Training
-    from ftbench.runner import CaseSpec, run
+    from ftbench.core.spec import CaseSpec, Training
+    from ftbench.env.probe import combine, measure_probe
+    from ftbench.measure.runner import run
+    from ftbench.stack.data import DataSource
 
     torch.set_num_threads(threads)
     spec = CaseSpec(

@@ -79,7 +79,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, set_seed
 
-    from ftbench.checkpoints import bundled_path
+    from ftbench.stack.checkpoints import bundled_path
 
     path = tmp_path_factory.mktemp("checkpoints") / "tiny-bert"
     set_seed(0)

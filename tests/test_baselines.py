@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ftbench.baselines import (
+from ftbench.core.errors import BaselineError, ConfigError
+from ftbench.core.record import CaseResult
+from ftbench.judge.baselines import (
     BaselineStore,
     default_tolerances,
     entry_from_results,
@@ -19,8 +21,6 @@ from ftbench.baselines import (
     repro_differences,
     tolerances_with,
 )
-from ftbench.errors import BaselineError, ConfigError
-from ftbench.results import CaseResult
 
 CASE = "finetune[minilm-l6-bucketed-cpu-fp32]"
 ENV = {

@@ -6,14 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ftbench.checkpoints import (
-    checkpoint_name,
-    load_model,
-    load_tokenizer,
-    model_config,
-    resolve_checkpoint,
-)
-from ftbench.errors import CheckpointError
+from ftbench.core.errors import CheckpointError
+from ftbench.core.spec import checkpoint_name
+from ftbench.stack.checkpoints import load_model, load_tokenizer, model_config, resolve_checkpoint
 
 
 def test_bundled_alias_resolves_to_safetensors_in_the_package() -> None:

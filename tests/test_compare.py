@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ftbench.cli import main
-from ftbench.results import CaseResult, RunStore
+from ftbench.core.record import CaseResult, RunStore
 
 
 def _store(directory: Path, samples_per_second: float, accuracy: float) -> Path:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from ftbench.costcurve import fit, measure_cost_curve, predict
-from ftbench.report import padding_rows
-from ftbench.results import CaseResult
+from ftbench.core.cost import fit, predict
+from ftbench.core.record import CaseResult
+from ftbench.measure.costcurve import measure_cost_curve
+from ftbench.report.tables import padding_rows
 
 # a: 50 ms a step; b: 0.2 ms a token; c: 2 µs a token × length (attention)
 TRUE = {"a": 0.05, "b": 2e-4, "c": 2e-6}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ftbench.data import MRPC_LABELS, DataSource, load_pairs, tokenize_pairs
-from ftbench.errors import DataError
+from ftbench.core.errors import DataError
+from ftbench.stack.data import MRPC_LABELS, DataSource, load_pairs, tokenize_pairs
 
 
 def test_glue_dir_gives_the_hub_schema(glue_dir: Path) -> None:
@@ -192,7 +192,7 @@ def test_hf_course_facts_on_the_real_mrpc(shared_glue: Path) -> None:
     """The HF course's MRPC walkthrough: pair lengths, and dynamic padding's batch shape."""
     from transformers import DataCollatorWithPadding
 
-    from ftbench.checkpoints import load_tokenizer, resolve_checkpoint
+    from ftbench.stack.checkpoints import load_tokenizer, resolve_checkpoint
 
     tokenizer = load_tokenizer(resolve_checkpoint("minilm-l6"))
     pairs = load_pairs(DataSource(data_dir=str(shared_glue)))

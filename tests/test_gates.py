@@ -83,7 +83,7 @@ def test_accuracy_gates_pass_reruns_and_catch_planted_regressions(suite) -> None
     assert entry["metrics"]["eval_accuracy"]["n"] == 2
     assert entry["metrics"]["eval_accuracy"]["mean"] > 0.8  # the tiny task is learnable
 
-    rerun = suite(*FINETUNE, "-W", "error::ftbench.errors.ReproducibilityWarning")
+    rerun = suite(*FINETUNE, "-W", "error::ftbench.core.errors.ReproducibilityWarning")
     rerun.assert_outcomes(passed=1, skipped=1)
     rerun.stdout.fnmatch_lines(
         ["*finetune[[]tiny-bert-dynamic-cpu-fp32-full[]]*passed*within bounds*"]
@@ -256,7 +256,7 @@ def test_required_and_corrupt_baselines(suite) -> None:
     required.assert_outcomes(failed=1, skipped=1)
     required.stdout.fnmatch_lines(["*BaselineError: throughput[[]*]: no baseline in *smoke.json*"])
 
-    from ftbench.devices import hardware_id
+    from ftbench.env.devices import hardware_id
 
     path = suite.baselines / hardware_id("cpu") / "smoke.json"
     path.parent.mkdir(parents=True)
@@ -280,8 +280,9 @@ def test_own_data_meets_neither_the_baseline_nor_the_floors_of_other_data(
 
     from conftest import make_pairs
 
-    from ftbench import dataid, profiles
-    from ftbench.data import DataSource, load_pairs
+    from ftbench.config import profiles
+    from ftbench.stack import dataid
+    from ftbench.stack.data import DataSource, load_pairs
 
     tiny = DataSource(data_dir=str(tmp_path / "glue"))
     as_mrpc = dataid.data_identity(tiny, load_pairs(tiny))["splits"]

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ftbench.launch import (
+from ftbench.core.spec import CaseSpec, Lora, Training
+from ftbench.measure.launch import (
     LaunchError,
     RankOutput,
     child_environment,
@@ -32,14 +33,11 @@ from ftbench.launch import (
     threads_per_process,
     write_spec,
 )
-from ftbench.methods import Lora
-from ftbench.profiles import Training
-from ftbench.runner import CaseSpec
 
 TORCHRUN_FAILURE = """\
 torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
 =======================================================
-ftbench.run FAILED
+ftbench.cli.run FAILED
 -------------------------------------------------------
 Failures:
 [1]:
@@ -75,7 +73,7 @@ def test_one_machine_command_runs_ftbench_run_under_torchrun_with_no_restarts():
     assert "--main_process_port 29611" in joined
     assert "--max_restarts 0" in joined
     assert "--tee 3 --log_dir logs" in joined
-    assert command[-4:] == ["-m", "ftbench.run", "--case-spec", "s.json"]
+    assert command[-4:] == ["-m", "ftbench.cli.run", "--case-spec", "s.json"]
 
 
 def test_a_config_file_decides_the_topology(tmp_path):
@@ -122,7 +120,7 @@ def test_case_ids_keep_one_process_and_mark_more():
 
 
 def test_the_global_batch_is_kept():
-    from ftbench.runner import training_arguments
+    from ftbench.measure.runner import training_arguments
 
     args = training_arguments(tiny_spec(Path("x"), 2), "out")
     assert args.per_device_train_batch_size == 4  # 8 / 2: the same 8 samples per step

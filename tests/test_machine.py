@@ -16,9 +16,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from ftbench.baselines import BaselineStore, entry_from_results, gate, tolerances_with
-from ftbench.results import CaseResult
-from ftbench.throughput_gate import RAW, RAW_FALLBACK, choose, judge_throughput
+from ftbench.core.record import CaseResult
+from ftbench.judge.baselines import BaselineStore, entry_from_results, gate, tolerances_with
+from ftbench.judge.throughput import RAW, RAW_FALLBACK, choose, judge_throughput
 
 CASE = "throughput[tiny-bert-dynamic-cpu-fp32-full]"
 SMOKE = tolerances_with({"train_samples_per_second": {"relative": 0.15}})
@@ -74,7 +74,7 @@ def test_relative_gate_takes_the_throughput_tolerance() -> None:
 
 def grpo_result(speed: float, generation_slowdown: float = 1.0) -> CaseResult:
     """A GRPO-like record on a host `speed` times host A's, probe attached as the runner does."""
-    from ftbench.machine import attach
+    from ftbench.measure.machine import attach
 
     rates = result(20.0 * speed, None)
     rates.throughput["generation_tokens_per_second"] = 60.0 * speed / generation_slowdown
@@ -135,7 +135,7 @@ def test_an_old_baseline_falls_back_to_the_raw_gate_and_says_so() -> None:
 
 
 def test_a_busy_measurement_is_not_judged_and_strict_fails_it() -> None:
-    from ftbench.errors import DeviceBusyError
+    from ftbench.core.errors import DeviceBusyError
 
     busy = result(6.6, 10.0, busy=True)
     values, notes = judge_throughput(_case([busy]), {RAW: 6.6}, BASE)
@@ -146,7 +146,7 @@ def test_a_busy_measurement_is_not_judged_and_strict_fails_it() -> None:
 
 
 def test_cpu_contention_counts_other_processes_not_our_own() -> None:
-    from ftbench.contention import CpuWindow
+    from ftbench.env.contention import CpuWindow
 
     window = CpuWindow.start()
     helper = subprocess.Popen(
@@ -165,7 +165,7 @@ def test_cpu_contention_counts_other_processes_not_our_own() -> None:
 
 def fake_nvml(monkeypatch: pytest.MonkeyPatch, processes: list[tuple[int, int]]) -> None:
     """A pynvml that lists `processes` as (pid, bytes) on device 0: no GPU needed."""
-    from ftbench.contention import CpuWindow
+    from ftbench.env.contention import CpuWindow
 
     quiet = {"seconds": 1.0, "cpu_count": 2, "own_cores": 1.0, "other_cores": 0.0, "busy": False}
     monkeypatch.setattr(CpuWindow, "stop", lambda self: dict(quiet))  # whatever else runs here
@@ -187,7 +187,7 @@ GIB = 1 << 30
 def test_another_gpu_process_makes_the_device_busy(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    from ftbench import contention
+    from ftbench.env import contention
 
     monkeypatch.setattr(contention, "_own_gpu_bytes", lambda: 2 * GIB)
     fake_nvml(monkeypatch, [(os.getpid(), 2 * GIB)])
@@ -204,7 +204,7 @@ def test_another_gpu_process_makes_the_device_busy(monkeypatch: pytest.MonkeyPat
 def test_a_container_s_host_pids_do_not_count_the_case_as_its_own_neighbour(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from ftbench import contention
+    from ftbench.env import contention
 
     # In a container NVML lists the host's ids: ours (2 GiB reserved, NVML adds its context)
     # is not os.getpid().
@@ -228,7 +228,7 @@ def test_a_container_s_host_pids_do_not_count_the_case_as_its_own_neighbour(
 def test_nvml_looks_at_the_device_cuda_visible_devices_names(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from ftbench import contention
+    from ftbench.env import contention
 
     fake_nvml(monkeypatch, [])
     asked = []
@@ -242,7 +242,7 @@ def test_nvml_looks_at_the_device_cuda_visible_devices_names(
 
 
 def test_unknown_gpu_contention_is_recorded_not_guessed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ftbench import contention
+    from ftbench.env import contention
 
     monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed
     assert contention.gpu_others("cuda") == {"measured": False, "why": "pynvml is not installed"}
@@ -257,8 +257,8 @@ def test_unknown_gpu_contention_is_recorded_not_guessed(monkeypatch: pytest.Monk
 
 
 def test_data_identity_names_source_files_and_splits(glue_dir: Path, tmp_path: Path) -> None:
-    from ftbench.data import DataSource, load_pairs
-    from ftbench.dataid import data_difference, data_identity, floors_off
+    from ftbench.stack.data import DataSource, load_pairs
+    from ftbench.stack.dataid import data_difference, data_identity, floors_off
 
     glue = DataSource(data_dir=str(glue_dir))
     identity = data_identity(glue, load_pairs(glue))
@@ -290,8 +290,8 @@ def test_data_identity_names_source_files_and_splits(glue_dir: Path, tmp_path: P
 
 
 def test_mrpc_files_are_recognised(shared_glue: Path) -> None:
-    from ftbench.data import DataSource, load_pairs
-    from ftbench.dataid import data_difference, data_identity, floors_off
+    from ftbench.stack.data import DataSource, load_pairs
+    from ftbench.stack.dataid import data_difference, data_identity, floors_off
 
     source = DataSource(data_dir=str(shared_glue))
     identity = data_identity(source, load_pairs(source))
@@ -301,8 +301,8 @@ def test_mrpc_files_are_recognised(shared_glue: Path) -> None:
 
 
 def test_environment_names_adapter_libraries_without_breaking_old_baselines() -> None:
-    from ftbench.baselines import same_environment
-    from ftbench.devices import environment
+    from ftbench.env.devices import environment
+    from ftbench.judge.baselines import same_environment
 
     versions = environment()["versions"]
     assert {"peft", "trl", "bitsandbytes"} <= set(versions)
@@ -317,7 +317,7 @@ def test_environment_names_adapter_libraries_without_breaking_old_baselines() ->
 UPDATER = textwrap.dedent(
     """
     import sys
-    from ftbench.baselines import BaselineStore
+    from ftbench.judge.baselines import BaselineStore
     root, name = sys.argv[1], sys.argv[2]
     for i in range(25):
         BaselineStore(root).update("cpu-2c", "smoke", {f"{name}-{i}": {"metrics": {}}})
@@ -337,8 +337,8 @@ def test_two_processes_updating_one_baseline_file_lose_nothing(tmp_path: Path) -
 
 
 def test_locked_serialises_holders(tmp_path: Path) -> None:
-    from ftbench.errors import FtbenchError
-    from ftbench.locking import locked
+    from ftbench.core.errors import FtbenchError
+    from ftbench.core.files import locked
 
     cache = tmp_path / "converted"
     with locked(cache), pytest.raises(FtbenchError, match="held this lock"):  # noqa: SIM117
@@ -347,8 +347,8 @@ def test_locked_serialises_holders(tmp_path: Path) -> None:
 
 
 def test_an_unwritable_results_directory_is_refused(tmp_path: Path) -> None:
-    from ftbench.errors import ConfigError
-    from ftbench.results import check_writable
+    from ftbench.core.errors import ConfigError
+    from ftbench.core.files import check_writable
 
     blocker = tmp_path / "a-file"
     blocker.write_text("")

@@ -7,16 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from ftbench.data import DataSource
-from ftbench.errors import AdapterError
-from ftbench.methods import Lora, apply_method, check_targets_of_config, describe, method_problem
-from ftbench.metrics import training_flops_per_token
-from ftbench.profiles import Training, apply_overrides, get_profile
-from ftbench.runner import CaseSpec, run
+from ftbench.config.profiles import apply_overrides, get_profile
+from ftbench.core.errors import AdapterError
+from ftbench.core.spec import CaseSpec, Lora, Training
+from ftbench.measure.mfu import training_flops_per_token
+from ftbench.measure.runner import run
+from ftbench.stack.data import DataSource
+from ftbench.stack.methods import apply_method, check_targets_of_config, describe, method_problem
 
 
 def _tiny_model(tiny_checkpoint: Path):
-    from ftbench.checkpoints import load_model, resolve_checkpoint
+    from ftbench.stack.checkpoints import load_model, resolve_checkpoint
 
     return load_model(resolve_checkpoint(str(tiny_checkpoint)), num_labels=2, seed=0)
 
@@ -39,7 +40,7 @@ def test_methods_say_why_they_cant_run(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
     import sys
 
-    from ftbench.methods import four_bit_problem
+    from ftbench.stack.methods import four_bit_problem
 
     assert method_problem("full", "cpu") is None
     assert method_problem("lora", "cpu") is None
@@ -159,7 +160,7 @@ def test_profiles_carry_lora_settings_and_overrides() -> None:
 def test_qlora_quantizes_to_nf4_computing_in_the_case_precision() -> None:
     import torch
 
-    from ftbench.methods import quantization_config
+    from ftbench.stack.methods import quantization_config
 
     config = quantization_config("bf16")
     assert config.load_in_4bit
@@ -172,7 +173,7 @@ def test_qlora_quantizes_to_nf4_computing_in_the_case_precision() -> None:
 def test_four_bit_weights_count_as_the_values_they_hold() -> None:
     import torch
 
-    from ftbench.methods import num_parameters
+    from ftbench.stack.methods import num_parameters
 
     class Params4bit(torch.nn.Parameter):  # bitsandbytes' name: two values in each byte
         pass

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from ftbench.data import DataSource, load_pairs, tokenize_pairs
-from ftbench.errors import ConfigError, MissingAttentionMaskError
-from ftbench.padding import STRATEGIES, PaddingCounter, get_strategy
+from ftbench.core.errors import ConfigError, MissingAttentionMaskError
+from ftbench.stack.data import DataSource, load_pairs, tokenize_pairs
+from ftbench.stack.padding import STRATEGIES, PaddingCounter, get_strategy
 
 
 @pytest.fixture
 def parts(glue_dir: Path, tiny_checkpoint: Path):
-    from ftbench.checkpoints import load_model, load_tokenizer, resolve_checkpoint
+    from ftbench.stack.checkpoints import load_model, load_tokenizer, resolve_checkpoint
 
     checkpoint = resolve_checkpoint(str(tiny_checkpoint))
     tokenizer = load_tokenizer(checkpoint)

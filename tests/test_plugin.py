@@ -91,7 +91,7 @@ def test_cases_run_record_skip_and_summarise(
     # 2 paddings x 2 devices x 2 precisions x 3 methods: 4 run on cpu-fp32 (full and lora, and
     # qlora where bitsandbytes can train on this CPU); the rest are skipped for cuda, fp16 on
     # cpu, or qlora where it can't run; and the unselected job.
-    from ftbench.methods import method_problem
+    from ftbench.stack.methods import method_problem
 
     qlora = method_problem("qlora", "cpu")
     result.assert_outcomes(passed=4 if qlora else 6, skipped=21 if qlora else 19)
@@ -213,8 +213,8 @@ def test_k_selects_a_trl_task_by_name(pytester: pytest.Pytester) -> None:
 def test_one_option_table_serves_pytest_and_the_runner() -> None:
     import argparse
 
-    from ftbench.options import OPTIONS
-    from ftbench.run import add_arguments
+    from ftbench.cli.run import add_arguments
+    from ftbench.config.options import OPTIONS
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

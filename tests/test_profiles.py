@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ftbench.baselines import check_floors
-from ftbench.errors import AccuracyFloorError, ConfigError
-from ftbench.profiles import FULL, SMOKE, apply_overrides, get_profile
-from ftbench.results import CaseResult
+from ftbench.config.profiles import FULL, SMOKE, apply_overrides, get_profile
+from ftbench.core.errors import AccuracyFloorError, ConfigError
+from ftbench.core.record import CaseResult
+from ftbench.judge.baselines import check_floors
 
 
 def test_full_profile_is_the_hf_course_recipe() -> None:

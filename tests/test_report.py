@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from ftbench.cli import main
-from ftbench.devices import gpu_peak_flops
-from ftbench.metrics import training_flops_per_token, utilisation
-from ftbench.report import hardware_table, padding_rows, round_rates, time_to_accuracy_table
-from ftbench.results import CaseResult, RunStore
+from ftbench.core.record import CaseResult, RunStore
+from ftbench.env.devices import gpu_peak_flops
+from ftbench.measure.mfu import training_flops_per_token, utilisation
+from ftbench.report.tables import hardware_table, padding_rows, round_rates, time_to_accuracy_table
 
 # Per-step seconds and samples of four timed rounds of 2 steps (batch 4), per strategy.
 STEPS = {
@@ -317,13 +317,13 @@ def test_report_over_remeasures_failures_missing_static_and_old_records(
 
 
 def load_all(*directories: Path) -> list[CaseResult]:
-    from ftbench.report import load_runs
+    from ftbench.report.tables import load_runs
 
     return load_runs(list(directories))[0]
 
 
 def test_rollout_rows_split_generation_from_the_optimizer_step(tmp_path: Path) -> None:
-    from ftbench.report import markdown_report, quality_summary, rollout_table
+    from ftbench.report.tables import markdown_report, quality_summary, rollout_table
 
     result = _result("dynamic", job="grpo")
     result.axes["task"] = "grpo"
@@ -351,7 +351,7 @@ def test_rollout_rows_split_generation_from_the_optimizer_step(tmp_path: Path) -
 
 def test_a_busy_measurement_is_marked_and_compared_with_nothing(tmp_path: Path) -> None:
     """A loaded device: static timed while another process ran, dynamic re-measured."""
-    from ftbench.report import cases_table
+    from ftbench.report.tables import cases_table
 
     busy = {"contention": {"busy": True, "other_cores": 0.9, "cpu_count": 2}}
     static = _measured("static", "e", rate_scale=0.6, machine=busy)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ftbench.errors import FtbenchError
-from ftbench.results import read_record, record_filename, write_json_atomic
+from ftbench.core.errors import FtbenchError
+from ftbench.core.files import write_json_atomic
+from ftbench.core.record import read_record, record_filename
 
 
 class Unserialisable:
@@ -52,7 +53,7 @@ def test_records_name_the_commit_the_run_started_from(tmp_path: Path) -> None:
     """A commit made while a run goes on must not relabel the records it writes afterwards."""
     import subprocess
 
-    from ftbench.devices import git_state
+    from ftbench.env.devices import git_state
 
     def git(*args: str) -> str:
         command = ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ftbench.data import DataSource
-from ftbench.errors import DataError, NoLearningSignalError, RewardFunctionError
-from ftbench.profiles import Training
-from ftbench.runner import CaseSpec, run
+from ftbench.core.errors import DataError, NoLearningSignalError, RewardFunctionError
+from ftbench.core.spec import CaseSpec, Training
+from ftbench.measure.runner import run
+from ftbench.stack.data import DataSource
 from ftbench.tasks.rewards import answer_format, correct_answer, final_answer, reference_answer
 
 # 2 prompts x 2 completions a step, 6 tokens each: seconds on a tiny model.
@@ -120,7 +120,7 @@ def test_a_reward_function_with_too_few_values_is_refused(tiny_llama, chat_data,
 
 
 def test_an_answer_without_a_number_names_its_row(tmp_path) -> None:
-    from ftbench.tasks.chat import load_rl_prompts
+    from ftbench.stack.rows import load_rl_prompts
 
     rows = [{"question": "how many", "answer": "#### 4"}, {"question": "why", "answer": "so"}]
     for name in ("train.jsonl", "dev.jsonl"):

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ftbench.data import DataSource
-from ftbench.errors import CaseOutOfMemoryError, ConfigError, NonFiniteLossError
-from ftbench.methods import Lora
-from ftbench.profiles import Training
-from ftbench.results import SCHEMA_VERSION, RunStore, read_record
-from ftbench.runner import CaseSpec, run
+from ftbench.core.errors import CaseOutOfMemoryError, ConfigError, NonFiniteLossError
+from ftbench.core.record import SCHEMA_VERSION, RunStore, read_record
+from ftbench.core.spec import CaseSpec, Lora, Training
+from ftbench.measure.runner import run
+from ftbench.stack.data import DataSource
 
 TINY_TRAINING = Training(max_steps=6, batch_size=8, eval_batch_size=16, timing_warmup_steps=2)
 

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from ftbench.baselines import tolerances_with
-from ftbench.distributed import merge_contention, merge_windows
-from ftbench.results import CaseResult
-from ftbench.scaling import (
+from ftbench.core.record import CaseResult
+from ftbench.env.distributed import merge_contention, merge_windows
+from ftbench.judge.baselines import tolerances_with
+from ftbench.report.scaling import (
     efficiency,
     format_scaling_table,
     loss_ratio,

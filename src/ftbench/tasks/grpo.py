@@ -21,13 +21,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ftbench.measures import Metric
+from ftbench.core.measures import Metric
 from ftbench.tasks.lm import TrlTask
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
 
-    from ftbench.data import DataSource
+    from ftbench.core.spec import CaseSpec
+    from ftbench.stack.data import DataSource
 
 # TRL's evaluation names -> ftbench's.
 GRPO_NAMES = {
@@ -69,7 +70,7 @@ class Grpo(TrlTask):
     num_generations = 4  # completions per prompt: a group, whose mean is each one's baseline
     temperature = 0.7  # SmolLM2-135M at TRL's 1.0 samples mostly noise
 
-    def case_problem(self, spec: Any) -> str | None:
+    def case_problem(self, spec: CaseSpec) -> str | None:
         import importlib.util
 
         if not spec.training.use_vllm:
@@ -81,7 +82,7 @@ class Grpo(TrlTask):
         return None
 
     def load_data(self, source: DataSource) -> DatasetDict:
-        from ftbench.tasks.chat import load_rl_prompts
+        from ftbench.stack.rows import load_rl_prompts
 
         return load_rl_prompts(source)
 
@@ -93,7 +94,7 @@ class Grpo(TrlTask):
 
         return GRPOConfig
 
-    def config_arguments(self, spec: Any) -> dict[str, Any]:
+    def config_arguments(self, spec: CaseSpec) -> dict[str, Any]:
         arguments = super().config_arguments(spec)
         # GRPOConfig bounds the completion, not the whole row, and tokenizes in the trainer.
         for name in ("max_length", "dataset_num_proc"):
@@ -118,10 +119,10 @@ class Grpo(TrlTask):
 
         return GRPOTrainer
 
-    def trainer(self, spec: Any, *, model: Any, args: Any, tokenizer: Any, data: Any,
+    def trainer(self, spec: CaseSpec, *, model: Any, args: Any, tokenizer: Any, data: Any,
                 collator: Any, callbacks: list[Any]) -> Any:  # fmt: skip
-        from ftbench.rollout import RolloutClock
         from ftbench.tasks.rewards import REWARDS, checked
+        from ftbench.tasks.rollout import RolloutClock
 
         clock = RolloutClock(spec.device, spec.training.timing_warmup_steps)
         trainer = self.trainer_class()(
@@ -140,11 +141,11 @@ class Grpo(TrlTask):
         return {ours: eval_metrics.get(theirs) for theirs, ours in GRPO_NAMES.items()}
 
     def measures(
-        self, spec: Any, trainer: Any, window: dict[str, Any], quality: dict[str, Any],
+        self, spec: CaseSpec, trainer: Any, window: dict[str, Any], quality: dict[str, Any],
         untrained: dict[str, Any],
     ) -> dict[str, dict[str, Any]]:  # fmt: skip
-        from ftbench.errors import NoLearningSignalError
-        from ftbench.rollout import RolloutClock
+        from ftbench.core.errors import NoLearningSignalError
+        from ftbench.tasks.rollout import RolloutClock
 
         clock = next(c for c in trainer.callback_handler.callbacks if isinstance(c, RolloutClock))
         rollout = clock.summary(window)

@@ -10,6 +10,8 @@ from ftbench.tasks import Task
 if TYPE_CHECKING:
     from datasets import DatasetDict
 
+    from ftbench.core.spec import CaseSpec
+
 INSTALL_TRL = "pip install 'ftbench[trl]'"
 
 
@@ -40,8 +42,8 @@ class TrlTask(Task):
         """
         from datasets import DatasetDict
 
-        from ftbench.errors import CheckpointError
-        from ftbench.tasks.chat import drop_rows_without_room, limit
+        from ftbench.core.errors import CheckpointError
+        from ftbench.stack.rows import drop_rows_without_room, limit
 
         if not getattr(tokenizer, "chat_template", None):
             raise CheckpointError(
@@ -65,13 +67,13 @@ class TrlTask(Task):
         }
 
     def identity(self, source: Any, data: DatasetDict) -> dict[str, Any]:
-        from ftbench.dataid import chat_identity
-        from ftbench.tasks.chat import default_files
+        from ftbench.stack.dataid import chat_identity
+        from ftbench.stack.rows import default_files
 
         dataset = self.calibrated_on(source)
         return chat_identity(source, data, dataset, default_files(source, dataset))
 
-    def config_arguments(self, spec: Any) -> dict[str, Any]:
+    def config_arguments(self, spec: CaseSpec) -> dict[str, Any]:
         # Every TRL config defaults to gradient checkpointing, which costs a lot of time on a
         # CPU: the case chooses, and the record holds the choice.
         return {
@@ -86,13 +88,13 @@ class TrlTask(Task):
     def trainer_class(self) -> Any:
         raise NotImplementedError
 
-    def trainer_arguments(self, spec: Any, model: Any) -> dict[str, Any]:
+    def trainer_arguments(self, spec: CaseSpec, model: Any) -> dict[str, Any]:
         """The trainer's arguments beyond the shared ones (DPO's reference model)."""
         return {}
 
     def trainer(
         self,
-        spec: Any,
+        spec: CaseSpec,
         *,
         model: Any,
         args: Any,
@@ -120,7 +122,7 @@ class PairTask(TrlTask):
     rows_per_sample = 2  # chosen and rejected are concatenated into one batch
 
     def load_data(self, source: Any) -> DatasetDict:
-        from ftbench.tasks.chat import load_preference_rows
+        from ftbench.stack.rows import load_preference_rows
 
         return load_preference_rows(source)
 

@@ -2,21 +2,22 @@
 
 Data from the Hub's `nyu-mll/glue`/`mrpc`, GLUE's TSV layout (`--ftb-data-dir`), or the
 user's own files (`--ftb-train-file`, `--ftb-text-columns`, `--ftb-label-column`); see
-`ftbench.data`. The model is the checkpoint with a new classification head.
+`ftbench.stack.data`. The model is the checkpoint with a new classification head.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ftbench.measures import Metric
-from ftbench.padding import MRPC_STRATEGIES
+from ftbench.core.measures import Metric
+from ftbench.stack.padding import MRPC_STRATEGIES
 from ftbench.tasks import Task
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
 
-    from ftbench.data import DataSource
+    from ftbench.core.spec import CaseSpec
+    from ftbench.stack.data import DataSource
 
 
 class Mrpc(Task):
@@ -30,7 +31,7 @@ class Mrpc(Task):
     )
 
     def load_data(self, source: DataSource) -> DatasetDict:
-        from ftbench.data import load_pairs
+        from ftbench.stack.data import load_pairs
 
         return load_pairs(source)
 
@@ -43,9 +44,9 @@ class Mrpc(Task):
         max_length: int,
         eval_samples: int | None = None,
     ) -> DatasetDict:
-        from ftbench.data import tokenize_pairs
-        from ftbench.padding import get_strategy
-        from ftbench.tasks.chat import limit
+        from ftbench.stack.data import tokenize_pairs
+        from ftbench.stack.padding import get_strategy
+        from ftbench.stack.rows import limit
 
         encoded = tokenize_pairs(
             data,
@@ -57,7 +58,7 @@ class Mrpc(Task):
         return encoded
 
     def collator(self, padding: str, tokenizer: Any) -> Any:
-        from ftbench.padding import get_strategy
+        from ftbench.stack.padding import get_strategy
 
         return get_strategy(padding).collator(tokenizer)
 
@@ -67,7 +68,7 @@ class Mrpc(Task):
 
     def trainer(
         self,
-        spec: Any,
+        spec: CaseSpec,
         *,
         model: Any,
         args: Any,
@@ -77,8 +78,6 @@ class Mrpc(Task):
         callbacks: list[Any],
     ) -> Any:
         from transformers import Trainer
-
-        from ftbench.metrics import compute_metrics
 
         return Trainer(
             model=model,
@@ -93,3 +92,23 @@ class Mrpc(Task):
 
 
 TASKS = {"mrpc": Mrpc()}
+
+
+# Accuracy and F1 from scikit-learn match `evaluate.load("glue", "mrpc")`: F1 is binary with
+# "equivalent" (1) as the positive class; with more than two classes it is macro-averaged.
+def classification_metrics(predictions: Any, labels: Any, num_labels: int = 2) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    average = "binary" if num_labels == 2 else "macro"
+    return {
+        "accuracy": float(accuracy_score(labels, predictions)),
+        "f1": float(f1_score(labels, predictions, average=average, zero_division=0)),
+    }
+
+
+def compute_metrics(eval_prediction: Any) -> dict[str, float]:
+    """Trainer's `compute_metrics`: logits -> predicted class -> accuracy and F1."""
+    logits, labels = eval_prediction.predictions, eval_prediction.label_ids
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    return classification_metrics(logits.argmax(-1), labels, num_labels=logits.shape[-1])

@@ -22,7 +22,8 @@ import importlib.util
 import os
 from typing import Any, ClassVar
 
-from ftbench.measures import Metric
+from ftbench.core.measures import Metric
+from ftbench.core.spec import CaseSpec
 from ftbench.tasks.lm import PairTask
 
 # TRL's metric names -> ftbench's (no slashes: they become file names and columns).
@@ -47,7 +48,7 @@ class Dpo(PairTask):
 
         return DPOConfig
 
-    def config_arguments(self, spec: Any) -> dict[str, Any]:
+    def config_arguments(self, spec: CaseSpec) -> dict[str, Any]:
         return {**super().config_arguments(spec), "beta": self.beta}
 
     def trainer_class(self) -> Any:
@@ -55,7 +56,7 @@ class Dpo(PairTask):
 
         return DPOTrainer
 
-    def trainer_arguments(self, spec: Any, model: Any) -> dict[str, Any]:
+    def trainer_arguments(self, spec: CaseSpec, model: Any) -> dict[str, Any]:
         return {"ref_model": reference_model(model, spec.method)}
 
     def quality(self, eval_metrics: dict[str, Any]) -> dict[str, float | None]:
@@ -107,7 +108,7 @@ class ExperimentalPreference(Dpo):
     def trainer_class(self) -> Any:
         return getattr(self._experimental(), f"{self.module.upper()}Trainer")
 
-    def trainer_arguments(self, spec: Any, model: Any) -> dict[str, Any]:
+    def trainer_arguments(self, spec: CaseSpec, model: Any) -> dict[str, Any]:
         return {}  # no reference model
 
     def quality(self, eval_metrics: dict[str, Any]) -> dict[str, float | None]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ftbench.measures import Metric
+from ftbench.core.measures import Metric
 from ftbench.tasks.lm import PairTask
 
 if TYPE_CHECKING:

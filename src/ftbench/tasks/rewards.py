@@ -85,7 +85,7 @@ REWARDS = (correct_answer, answer_format)
 def checked(function: Any, case_id: str) -> Any:
     """`function`, with what it raises or returns wrong turned into a RewardFunctionError that
     names the case and the function (TRL names reward functions by `__name__`)."""
-    from ftbench.errors import RewardFunctionError
+    from ftbench.core.errors import RewardFunctionError
 
     name = getattr(function, "__name__", repr(function))
 

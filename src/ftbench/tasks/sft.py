@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ftbench.measures import Metric
+from ftbench.core.measures import Metric
 from ftbench.tasks.lm import TrlTask
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
 
-    from ftbench.data import DataSource
+    from ftbench.core.spec import CaseSpec
+    from ftbench.stack.data import DataSource
 
 
 class Sft(TrlTask):
@@ -36,7 +37,7 @@ class Sft(TrlTask):
     )
 
     def load_data(self, source: DataSource) -> DatasetDict:
-        from ftbench.tasks.chat import load_sft_rows
+        from ftbench.stack.rows import load_sft_rows
 
         return load_sft_rows(source)
 
@@ -48,8 +49,8 @@ class Sft(TrlTask):
 
         return SFTConfig
 
-    def config_arguments(self, spec: Any) -> dict[str, Any]:
-        from ftbench.padding import get_strategy
+    def config_arguments(self, spec: CaseSpec) -> dict[str, Any]:
+        from ftbench.stack.padding import get_strategy
 
         arguments = {
             **super().config_arguments(spec),

@@ -1,0 +1,150 @@
+"""The `ftbench` command.
+
+ftbench run --padding dynamic --data-dir ../shared/data/glue     # one case, no pytest
+ftbench compare A B                                              # B against A, gated
+ftbench report RUN_DIR [RUN_DIR ...] --out DIR                   # tables and charts
+ftbench history results/runs --metric train_samples_per_second   # a metric over runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ftbench.cli import run
+    from ftbench.report import compare
+
+    parser = argparse.ArgumentParser(prog="ftbench", description="Fine-tuning benchmarks.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run.add_arguments(commands.add_parser("run", help="run one case and write its record"))
+    compare.add_arguments(
+        commands.add_parser("compare", help="compare two run directories or baseline files")
+    )
+    report = commands.add_parser("report", help="padding, hardware and time-to-accuracy tables")
+    report.add_argument(
+        "runs", nargs="+", type=Path, help="run directories, or a folder of them (results/runs)"
+    )
+    report.add_argument("--out", type=Path, default=Path("results/reports/latest"))
+    report.add_argument(
+        "--summary",
+        type=Path,
+        metavar="FILE",
+        help="also append the markdown tables (no charts) to FILE, e.g. $GITHUB_STEP_SUMMARY",
+    )
+    history = commands.add_parser("history", help="a metric over runs, against its baseline")
+    history.add_argument(
+        "runs", nargs="+", type=Path, help="run directories, or a folder of them (results/runs)"
+    )
+    history.add_argument(
+        "--metric",
+        default="train_samples_per_second",
+        help="a gated metric (train_samples_per_second, eval_accuracy, eval_f1, "
+        "peak_memory_bytes) or a record field such as throughput.train_tokens_per_second",
+    )
+    history.add_argument("--case", metavar="TEXT", help="only cases whose id contains TEXT")
+    history.add_argument("--order", choices=("date", "commit"), default="date")
+    history.add_argument("--baselines", type=Path, default=Path("results/baselines"))
+    history.add_argument("--out", type=Path, default=Path("results/reports/history"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ftbench.cli import run
+    from ftbench.report import compare
+
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return run.main(args=args)
+    if args.command == "compare":
+        return compare.main(args=args)
+    if args.command == "history":
+        return history_main(args)
+    return report_main(args.runs, args.out, args.summary)
+
+
+def report_main(runs: list[Path], out: Path, summary: Path | None = None) -> int:
+    from ftbench.core.errors import FtbenchError
+    from ftbench.report.tables import (
+        format_hardware_table,
+        format_padding_table,
+        hardware_table,
+        load_runs,
+        markdown_report,
+        padding_table,
+        write_report,
+    )
+
+    try:
+        results, notes = load_runs(runs)
+    except FtbenchError as exc:
+        print(f"ftbench report: {exc}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"ftbench report: {note}", file=sys.stderr)
+    print(format_padding_table(padding_table(results)))
+    hardware = hardware_table(results)
+    if not hardware.empty:
+        print()
+        print(format_hardware_table(hardware).to_string(index=False))
+    from ftbench.report.scaling import SCALING_NOTE, format_scaling_table, scaling_table
+
+    scaling = scaling_table(results)
+    if not scaling.empty:
+        print()
+        print(f"processes (scaling): {SCALING_NOTE}")
+        print(format_scaling_table(scaling))
+    try:
+        written = write_report(results, out)
+    except OSError as exc:
+        print(f"ftbench report: can't write to {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if summary is not None:
+        try:
+            with open(summary, "a", encoding="utf-8") as handle:
+                handle.write(markdown_report(results) + "\n")
+        except OSError as exc:
+            print(f"ftbench report: can't write to {summary}: {exc.strerror or exc}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+    print()
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def history_main(args: argparse.Namespace) -> int:
+    from ftbench.core.errors import FtbenchError
+    from ftbench.report.history import format_history, history_rows, history_table, write_history
+    from ftbench.report.tables import load_runs
+
+    try:
+        results, notes = load_runs(args.runs)
+    except FtbenchError as exc:
+        print(f"ftbench history: {exc}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"ftbench history: {note}", file=sys.stderr)
+    rows = history_rows(results, args.metric, args.case, args.baselines, args.order)
+    if not rows:
+        print(f"ftbench history: no case matches {args.case!r}", file=sys.stderr)
+        return 2
+    if all(row["value"] is None for row in rows):
+        print(f"ftbench history: no record has {args.metric!r}", file=sys.stderr)
+        return 2
+    print(format_history(history_table(rows)).to_string(index=False))
+    try:
+        written = write_history(rows, args.metric, args.out)
+    except OSError as exc:
+        print(f"ftbench history: can't write to {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print()
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Run one case from a shell, without pytest: the seam a launcher (accelerate, torchrun) uses.
+
+    python -m ftbench.cli.run --checkpoint minilm-l6 --padding dynamic --max-steps 25 \
+        --data-dir ../shared/data
+    ftbench run --job sft --data-dir ../shared/data --max-steps 6
+    ftbench run --processes 2 --padding dynamic --data-dir ../shared/data    # accelerate launch
+
+Options are pytest's `--ftb-*` options without the prefix (one table, `ftbench.config.options`); those
+not given come from the profile's job (default: smoke's). One record is written under
+--results-dir/runs/<run>/ and its path printed. With `--processes N` (N > 1) this command
+launches itself under `accelerate launch` (ftbench.measure.launch): each process gets the case's spec
+(`--case-spec`), and rank 0 writes the record with every rank's timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ftbench.config.options import OPTIONS, overrides_from
+from ftbench.core.errors import ConfigError, FtbenchError
+
+if TYPE_CHECKING:
+    from ftbench.core.record import CaseResult
+    from ftbench.core.spec import CaseSpec
+    from ftbench.stack.data import DataSource
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for option in OPTIONS:
+        if option.pytest_only:
+            continue
+        kwargs = option.kwargs()
+        if option.name == "profile":
+            kwargs["default"] = "smoke"
+        if option.name == "job":  # one case: one job
+            kwargs.update(type=str, default="throughput")
+        parser.add_argument(f"--{option.name}", dest=option.dest, **kwargs)
+    parser.add_argument("--json", action="store_true", help="print the whole record as JSON")
+    # What a launcher's parent (ftbench.measure.launch) hands each process: the case, and where rank 0
+    # writes its record. Not options of the table: a user never types them.
+    parser.add_argument("--case-spec", metavar="FILE", help=argparse.SUPPRESS)
+    parser.add_argument("--record", metavar="FILE", help=argparse.SUPPRESS)
+
+
+def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
+    if args is None:
+        parser = argparse.ArgumentParser(prog="python -m ftbench.cli.run", description=__doc__)
+        add_arguments(parser)
+        args = parser.parse_args(argv)
+    try:
+        result, path = _run(args)
+    except FtbenchError as exc:
+        print(f"ftbench: {exc}", file=sys.stderr)
+        return 2
+    if result is None:  # a rank other than 0, or another machine's launch: no record here
+        return 0
+    if args.json:
+        print(json.dumps(result.to_record(), indent=2, default=str))
+    t = result.throughput
+    quality = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if isinstance(v, float))
+    print(
+        f"{result.case_id}: {t['train_samples_per_second']:.2f} train samples/s, "
+        f"{t['train_tokens_per_second']:.0f} tokens/s ({t['timed_steps']} timed steps), padding "
+        f"efficiency {result.padding['efficiency']:.3f}; {quality}"
+    )
+    print(f"record: {path}")
+    return 0
+
+
+def _run(args: argparse.Namespace):
+    """(result, record path); (None, None) where this process keeps no record."""
+    from ftbench.core.files import write_json_atomic
+    from ftbench.core.record import RunStore
+    from ftbench.env.distributed import world
+
+    if args.case_spec:  # one process of a launched case (ftbench.measure.launch)
+        from ftbench.measure.launch import read_spec
+
+        spec = read_spec(args.case_spec)
+        rank, size = world()
+        if size != spec.processes:
+            raise ConfigError(f"{spec.case_id}: launched as {size} processes, not {spec.processes}")
+        result = run(spec, _source(args), report=_report if rank == 0 else None,
+                     show_progress_bar=False)  # fmt: skip
+        if rank != 0 or not args.record:  # only rank 0 writes, with every rank's timings
+            return None, None
+        return result, write_json_atomic(args.record, result.to_record())
+    spec = _spec(args)
+    if spec.processes > 1:  # the parent: launch this same case in N processes
+        from ftbench.measure.launch import DATA_OPTIONS, launch_case, option_args, processes_problem
+
+        problem = processes_problem(
+            spec.processes, spec.device, spec.training.batch_size, args.ftb_accelerate_config
+        )
+        if problem:
+            raise ConfigError(f"--processes {spec.processes}: {problem}")
+        result = launch_case(
+            spec,
+            option_args(lambda dest: getattr(args, dest, None), DATA_OPTIONS),
+            config_file=args.ftb_accelerate_config,
+            timeout=args.ftb_launch_timeout,
+            echo=_report,
+        )
+    else:
+        result = run(spec, _source(args), report=_report, show_progress_bar=False)
+    if result is None:  # another machine's rank 0 keeps the record
+        return None, None
+    return result, RunStore.create(args.ftb_results_dir).write(result)
+
+
+def _report(line: str) -> None:
+    print(f"[ftbench] {line}", flush=True)
+
+
+def _spec(args: argparse.Namespace) -> CaseSpec:
+    """The one case the options select: the first value of each axis, the profile's job."""
+    from ftbench.config.profiles import apply_overrides, get_profile
+    from ftbench.core.spec import CaseSpec
+    from ftbench.env.devices import device_problem, precision_problem
+    from ftbench.stack.methods import method_problem
+    from ftbench.tasks import get_task
+
+    overrides = overrides_from(lambda dest: getattr(args, dest, None))
+    one = {k: overrides.pop(k) for k in ("checkpoints", "paddings", "devices", "precisions",
+                                         "methods", "jobs", "processes")}  # fmt: skip
+    profile = apply_overrides(get_profile(args.ftb_profile), **overrides)
+    job = profile.job(one["jobs"] or "throughput")
+    method = (one["methods"] or job.methods)[0]
+    spec = CaseSpec(
+        job=job.name,
+        checkpoint=(one["checkpoints"] or job.checkpoints)[0],
+        padding=(one["paddings"] or job.paddings)[0],
+        device=(one["devices"] or job.devices)[0],
+        precision=(one["precisions"] or job.precisions)[0],
+        method=method,
+        training=job.training_for(method),
+        profile=profile.name,
+        max_length=job.max_length or profile.max_length,
+        lora=job.lora if method != "full" else None,
+        task=job.task,
+        processes=(one["processes"] or job.processes)[0],
+    )
+    problem = (
+        device_problem(spec.device)
+        or precision_problem(spec.device, spec.precision)
+        or method_problem(spec.method, spec.device)
+        or get_task(spec.task).problem()
+        or get_task(spec.task).case_problem(spec)
+    )
+    if problem:
+        raise ConfigError(f"{spec.device}/{spec.precision}/{spec.method}: {problem}")
+    if spec.padding not in get_task(spec.task).paddings:
+        raise ConfigError(
+            f"task {spec.task} has no padding strategy {spec.padding!r}; it has "
+            + ", ".join(get_task(spec.task).paddings)
+        )
+    return spec
+
+
+def _source(args: argparse.Namespace) -> DataSource:
+    from ftbench.stack.data import DataSource
+
+    option = vars(args)
+    return DataSource(
+        data_dir=option["ftb_data_dir"],
+        train_file=option["ftb_train_file"],
+        validation_file=option["ftb_validation_file"],
+        test_file=option["ftb_test_file"],
+        text_columns=tuple(option["ftb_text_columns"]),
+        label_column=option["ftb_label_column"],
+        prompt_column=option["ftb_prompt_column"],
+        completion_column=option["ftb_completion_column"],
+        chosen_column=option["ftb_chosen_column"],
+        rejected_column=option["ftb_rejected_column"],
+        preference_data=option["ftb_preference_data"],
+    )
+
+
+def run(spec: CaseSpec, source: DataSource, **kwargs: Any) -> CaseResult:
+    from ftbench.measure.runner import run as run_case
+
+    return run_case(spec, source, **kwargs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,688 @@
+"""Tables and charts made from run records alone, so they can be rebuilt offline at any time.
+
+    ftbench report results/runs/<run-a> results/runs/<run-b> --out results/reports/latest
+    ftbench report results/runs --out results/reports/latest      # every run under it
+
+- the cases table: one row per record (the terminal summary of `pytest bench/`);
+- the padding table, one per device, run, checkpoint, precision and method: samples/s (median
+  and quartiles over the timed rounds), real tokens/s, padding efficiency, speedup over static,
+  what the padding efficiencies alone predict, what the measured cost curve predicts, the
+  ceiling (no padding at all, from the cost curve), the share of it reached, peak memory and
+  utilisation;
+- the hardware table: devices × padding strategies;
+- the time-to-accuracy table.
+
+Every figure is computed here from record fields, so each can be checked by hand. A record
+without a field (older ftbench, a failed measurement) shows "-" where the field was needed.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ftbench.core.formats import (
+    fmt_num,
+    fmt_rate,
+    fmt_ratio,
+    fmt_share,
+    is_number,
+    short_checkpoint,
+    to_mib,
+)
+from ftbench.core.record import device_label, method_of, processes_of, task_of
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ftbench.core.record import CaseResult
+
+PADDING_ORDER = ("static", "dynamic", "dynamic-x8", "bucketed")
+# A padding strategy is compared with static padding within the same group.
+GROUP_KEYS = ("device", "run", "checkpoint", "precision", "method", "processes")
+CEILING_NOTE = (
+    "Speedup is over static padding in the same group. *Padding-only prediction*: the ratio of "
+    "padding efficiencies, which assumes a step costs the same per padded token. *Cost-curve "
+    "prediction* and *ceiling* come from a step-cost curve measured in the same run on a fresh "
+    "model (one training step timed at several padded lengths, same batch size, fitted as "
+    "t = a + b·B·L + c·B·L², since attention grows with the square of the length): the "
+    "prediction is static padding's predicted time for a strategy's batches over their "
+    "predicted time as padded; the ceiling is their predicted time padded to static length "
+    "over their predicted time with no padding at all. *Share of ceiling*: speedup ÷ ceiling; "
+    "'!' marks a share above 100% even with the strategy's lower quartile against static's "
+    "upper one (beyond the run's noise). *Predicted ÷ measured*: the curve's time for the "
+    "timed batches over the measured time (Trainer's own per-step work is not in the curve, so "
+    "below 100% is expected, and the ceiling stays an upper bound). MFU is model FLOPs on real "
+    "tokens over the device's peak: a GPU's datasheet peak, or a CPU's matmul peak measured in "
+    "the run."
+)
+
+
+# -- re-measures ---------------------------------------------------------------------------------
+
+
+def fold_remeasures(results: list[CaseResult]) -> list[tuple[CaseResult, str]]:
+    """One result per run, case and seed: the last measurement, and a note when there were more.
+
+    The throughput gate re-measures a case once before failing it; the re-measure is the number
+    it judged, so it is the one shown, and the first is named in the note.
+    """
+    groups: dict[tuple, list[CaseResult]] = {}
+    for r in results:
+        groups.setdefault(_measurement_key(r), []).append(r)
+    folded = []
+    for group in groups.values():
+        group = sorted(group, key=lambda r: r.created_at or "")
+        last, note = group[-1], ""
+        if len(group) > 1:
+            first = _get(group[0].throughput, "train_samples_per_second")
+            note = f"re-measured ({len(group)} measurements; first {fmt_rate(first)} samples/s)"
+        folded.append((last, note))
+    return folded
+
+
+NO_SPEEDUP = "no speedup: static padding was timed on a busy device"
+
+
+def busy_note(r: CaseResult) -> str:
+    """'device busy (other processes used 0.9 of 2 cores)' for a measurement on a loaded device."""
+    from ftbench.core.record import is_busy
+    from ftbench.judge.throughput import busy_message
+
+    return busy_message(r) if is_busy(r) else ""
+
+
+def _measurement_key(r: CaseResult) -> tuple:
+    return (r.run_id, device_label(r), r.case_id, (r.training or {}).get("seed"))
+
+
+def measurement_notes(results: list[CaseResult]) -> list[str]:
+    """For the cases table: '' for a lone measurement, 're-measured' for one that another
+    replaced, 're-measure N' for later ones; 'device busy' where other processes loaded it."""
+    from ftbench.core.record import is_busy
+
+    seen: dict[tuple, int] = {}
+    order = sorted(range(len(results)), key=lambda i: results[i].created_at or "")
+    total: dict[tuple, int] = {}
+    for r in results:
+        total[_measurement_key(r)] = total.get(_measurement_key(r), 0) + 1
+    notes = [""] * len(results)
+    for i in order:
+        r = results[i]
+        key = _measurement_key(r)
+        seen[key] = seen.get(key, 0) + 1
+        parts = []
+        if seen[key] > 1:
+            parts.append(f"re-measure {seen[key] - 1}")
+        elif total[key] > 1:
+            parts.append("re-measured")
+        if is_busy(r):
+            parts.insert(0, "device busy")
+        notes[i] = ", ".join(parts)
+    return notes
+
+
+def superseded(results: list[CaseResult]) -> list[bool]:
+    """True for a measurement a later re-measure of the same case replaced: the gate's
+    verdict belongs to the last one."""
+    last: dict[tuple, str] = {}
+    for r in results:
+        key = _measurement_key(r)
+        last[key] = max(last.get(key, ""), r.created_at or "")
+    return [(r.created_at or "") < last[_measurement_key(r)] for r in results]
+
+
+# -- the cases table -----------------------------------------------------------------------------
+
+
+ROLLOUT_NOTE = (
+    "Timed steps only. Generation samples the completions (transformers' generate); scoring "
+    "runs the reward functions and the log-probability passes; the optimizer step is the rest "
+    "(forward, backward, update). Generated tokens/s counts completion tokens over generation "
+    "time; optimizer tokens/s counts the prompt and completion tokens trained over the "
+    "optimizer's time. A group whose completions all got one reward teaches nothing."
+)
+
+
+def cases_table(
+    results: list[CaseResult],
+    outcomes: list[str | None] | None = None,
+    baselines: list[str | None] | None = None,
+) -> pd.DataFrame:
+    """One row per record: outcome, baseline verdict, the task's quality metrics (with the
+    untrained model's in brackets, where measured), throughput, padding, memory.
+
+    "training +MiB" is how far training raised memory above the loaded model: gradients,
+    optimizer state and activations, where full fine-tuning, LoRA and QLoRA differ most.
+    """
+    import pandas as pd
+
+    notes = measurement_notes(results)
+    replaced = superseded(results)
+    rows = []
+    for i, r in enumerate(results):
+        t = r.throughput or {}
+        spread = t.get("samples_per_second_spread") or {}
+        rows.append(
+            {
+                "case": r.case_id,
+                "outcome": (outcomes[i] if outcomes else None) or "",
+                # The verdict is the last measurement's; an earlier one was not judged.
+                "baseline": (baselines[i] if baselines and not replaced[i] else None) or "-",
+                "quality": quality_summary(r),
+                "samples/s": fmt_num(t.get("train_samples_per_second"), 1),
+                "median (IQR)": _spread(spread),
+                "tokens/s": fmt_num(t.get("train_tokens_per_second"), 0),
+                "padding eff.": fmt_num((r.padding or {}).get("efficiency"), 3),
+                "trainable": _share((r.method or {}).get("trainable_share")),
+                "peak MiB": fmt_num(to_mib((r.memory or {}).get("peak_bytes")), 0),
+                "training +MiB": fmt_num(to_mib((r.memory or {}).get("training_growth_bytes")), 0),
+                "train s": fmt_num((r.times or {}).get("train_seconds"), 1),
+                "timed steps": fmt_num(t.get("timed_steps"), 0),
+                "measurement": notes[i] or "-",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def quality_summary(result: CaseResult) -> str:
+    """`accuracy 0.7794, F1 0.8510`; `eval loss 1.11 (untrained 1.52)`: the task's metrics."""
+    from ftbench.core.errors import ConfigError
+    from ftbench.tasks import get_task
+
+    if not result.accuracy_meaningful:
+        return "-"
+    try:
+        metrics = get_task(task_of(result)).metrics
+    except ConfigError:
+        return "-"
+    parts = []
+    for metric in (m for m in metrics if m.quality):
+        value = result.metrics.get(metric.name)
+        if value is None:
+            continue
+        before = result.metrics.get(f"untrained_{metric.name}")
+        part = f"{metric.column} {value:.4f}"
+        parts.append(part + (f" (untrained {before:.4f})" if before is not None else ""))
+    return ", ".join(parts) or "-"
+
+
+def is_padding_comparison(result: CaseResult) -> bool:
+    """A fixed-step case without evaluation: what the padding table compares (records that
+    don't state it were made by the throughput job)."""
+    recipe = (result.training or {}).get("recipe") or {}
+    return not recipe["evaluate"] if "evaluate" in recipe else result.job == "throughput"
+
+
+# -- the padding table ---------------------------------------------------------------------------
+
+
+def round_rates(result: CaseResult) -> list[float]:
+    """Samples/s of each timed round: consecutive steps, `steps_per_round` at a time."""
+    t = result.throughput or {}
+    size = max(1, int((result.training.get("recipe") or {}).get("steps_per_round") or 1))
+    seconds, samples = t.get("step_seconds") or [], t.get("step_samples") or []
+    rates = []
+    for start in range(0, min(len(seconds), len(samples)) - size + 1, size):
+        spent = sum(seconds[start : start + size])
+        if spent > 0:
+            rates.append(sum(samples[start : start + size]) / spent)
+    return rates
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        value = values[0] if values else float("nan")
+        return value, value, value
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def peak_label(source: str | None) -> str:
+    """Where an MFU's peak comes from, in two words."""
+    if not source:
+        return "-"
+    if "measured" in source:
+        return "measured CPU peak"
+    if "datasheet" in source:
+        return "datasheet peak"
+    return "-"
+
+
+def padding_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
+    """The padding table as plain rows: one per fixed-step case, re-measures folded in."""
+    timed = [r for r in results if is_padding_comparison(r)] or list(results)
+    rows = [_padding_row(r, note) for r, note in fold_remeasures(timed)]
+    for row in rows:
+        static = next(
+            (
+                o
+                for o in rows
+                if o["padding"] == "static" and all(o[k] == row[k] for k in GROUP_KEYS)
+            ),
+            None,
+        )
+        row["speedup"] = row["speedup low"] = row["share of ceiling"] = None
+        row["padding-only prediction"] = None
+        row["above ceiling"] = False
+        if static is None or not is_number(static["samples/s"]) or not is_number(row["samples/s"]):
+            continue
+        if row["busy"]:  # a loaded device's rate says nothing of padding; the note says so
+            continue
+        if static["busy"]:
+            row["note"] = "; ".join(n for n in (row["note"], NO_SPEEDUP) if n)
+            continue
+        row["speedup"] = row["samples/s"] / static["samples/s"]
+        # The noise: this strategy's lower quartile against static's upper one.
+        low, high = row["q1"], static["q3"]
+        row["speedup low"] = low / high if is_number(low) and is_number(high) else row["speedup"]
+        if is_number(row["efficiency"]) and is_number(static["efficiency"]):
+            row["padding-only prediction"] = row["efficiency"] / static["efficiency"]
+        if is_number(row["ceiling"]):
+            row["share of ceiling"] = row["speedup"] / row["ceiling"]
+            row["above ceiling"] = row["speedup low"] / row["ceiling"] > 1
+    order = {name: i for i, name in enumerate(PADDING_ORDER)}
+    rows.sort(key=lambda r: (*(str(r[k]) for k in GROUP_KEYS), order.get(r["padding"], 99)))
+    return rows
+
+
+def _padding_row(r: CaseResult, note: str) -> dict[str, Any]:
+    from ftbench.core.cost import predict
+    from ftbench.core.record import is_busy
+
+    t, padding, load = r.throughput or {}, r.padding or {}, r.utilisation or {}
+    rates = round_rates(r)
+    q1, median, q3 = _quartiles(rates) if rates else (None, None, None)
+    row = {
+        "device": device_label(r),
+        "run": r.run_id or "",
+        "checkpoint": r.axes.get("checkpoint") or "",
+        "precision": r.axes.get("precision") or "",
+        "method": method_of(r),
+        "processes": processes_of(r),
+        "padding": r.axes.get("padding") or "",
+        "note": "; ".join(n for n in (note, busy_note(r)) if n),
+        "busy": is_busy(r),
+        "samples/s": median if median is not None else t.get("train_samples_per_second"),
+        "q1": q1,
+        "q3": q3,
+        "rounds": len(rates),
+        "tokens/s": t.get("train_tokens_per_second"),
+        "efficiency": padding.get("efficiency"),
+        "cost-curve prediction": None,
+        "ceiling": None,
+        "predicted ÷ measured": None,
+        "peak MiB": to_mib((r.memory or {}).get("peak_bytes")),
+        "MFU": load.get("mfu"),
+        "MFU peak": peak_label(load.get("peak_source")),
+    }
+    if not is_number(row["samples/s"]):
+        row["note"] = row["note"] or "no throughput measured"
+    coefficients = (r.cost_curve or {}).get("coefficients")
+    batches = padding.get("batches")
+    if coefficients and batches:
+        p = predict(coefficients, batches, static_length=padding.get("max_length") or 128)
+        if p["no_padding_seconds"] > 0 and p["padded_seconds"] > 0:
+            row["ceiling"] = p["static_seconds"] / p["no_padding_seconds"]
+            row["cost-curve prediction"] = p["static_seconds"] / p["padded_seconds"]
+            measured = t.get("timed_seconds")
+            if is_number(measured) and measured > 0:
+                row["predicted ÷ measured"] = p["padded_seconds"] / measured
+    return row
+
+
+def padding_table(results: list[CaseResult]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(padding_rows(results))
+
+
+def group_title(row: Any) -> str:
+    processes = row.get("processes", 1) if hasattr(row, "get") else 1
+    return (
+        f"{row['device']} · {short_checkpoint(row['checkpoint'])} {row['precision']} {row['method']}"
+        + (f" · {processes} processes" if processes and processes > 1 else "")
+        + f" · run {row['run'] or '-'}"
+    )
+
+
+def padding_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The padding table for people: one table per group, units, the spread beside the median."""
+    if table.empty:
+        return []
+    shown = table.assign(
+        **{
+            "samples/s (IQR)": [
+                fmt_rate(m) + (f" ({fmt_rate(a)}-{fmt_rate(b)})" if is_number(a) and n > 1 else "")
+                for m, a, b, n in zip(
+                    table["samples/s"], table["q1"], table["q3"], table["rounds"], strict=True
+                )
+            ],
+            "tokens/s": table["tokens/s"].map(fmt_rate),
+            "padding eff.": table["efficiency"].map(lambda v: fmt_num(v, 3)),
+            "speedup": table["speedup"].map(fmt_ratio),
+            "padding-only prediction": table["padding-only prediction"].map(fmt_ratio),
+            "cost-curve prediction": table["cost-curve prediction"].map(fmt_ratio),
+            "ceiling": table["ceiling"].map(fmt_ratio),
+            "share of ceiling": [
+                fmt_share(v) + (" !" if above else "")
+                for v, above in zip(table["share of ceiling"], table["above ceiling"], strict=True)
+            ],
+            "predicted ÷ measured": table["predicted ÷ measured"].map(fmt_share),
+            "peak MiB": table["peak MiB"].map(lambda v: fmt_num(v, 0)),
+            "MFU": table["MFU"].map(lambda v: fmt_share(v, 1)),
+        }
+    )
+    columns = [
+        "padding", "note", "samples/s (IQR)", "tokens/s", "padding eff.", "speedup",
+        "padding-only prediction", "cost-curve prediction", "ceiling", "share of ceiling",
+        "predicted ÷ measured", "peak MiB", "MFU", "MFU peak",
+    ]  # fmt: skip
+    sections = []
+    for _, group in shown.groupby(list(GROUP_KEYS), sort=False, dropna=False):
+        wanted = [c for c in columns if c != "note" or any(group["note"])]
+        sections.append((group_title(group.iloc[0]), group[wanted]))
+    return sections
+
+
+def format_padding_table(table: pd.DataFrame) -> str:
+    """The padding tables as terminal text, a title line over each group."""
+    blocks = []
+    for title, section in padding_sections(table):
+        blocks.append(f"{title}\n{section.to_string(index=False)}")
+    return "\n\n".join(blocks)
+
+
+def cost_curves(results: list[CaseResult]) -> list[tuple[str, str]]:
+    """(group, how its cost curve was measured and fitted) for each group that has one."""
+    from ftbench.core.cost import describe
+
+    seen: dict[str, str] = {}
+    for r in results:
+        curve = r.cost_curve or {}
+        row = {
+            "device": device_label(r), "run": r.run_id or "", "precision": r.axes.get("precision"),
+            "checkpoint": r.axes.get("checkpoint") or "", "method": method_of(r),
+        }  # fmt: skip
+        title = group_title(row)
+        if title in seen:
+            continue
+        if curve.get("coefficients"):
+            seen[title] = describe(curve)
+        elif curve.get("error"):
+            seen[title] = f"not measured: {curve['error']}"
+    return list(seen.items())
+
+
+# -- the hardware and time-to-accuracy tables ----------------------------------------------------
+
+
+def hardware_table(results: list[CaseResult]) -> pd.DataFrame:
+    """One row per device, run, checkpoint, precision and method; a column per strategy's
+    samples/s and speedup over static; the best utilisation and what its peak is."""
+    import pandas as pd
+
+    table = padding_table(results)
+    if table.empty:
+        return table
+    strategies = [p for p in PADDING_ORDER if p in set(table["padding"])]
+    strategies += sorted(set(table["padding"]) - set(strategies))
+    rows = []
+    for _, group in table.groupby(list(GROUP_KEYS), sort=False, dropna=False):
+        first = group.iloc[0]
+        row: dict[str, Any] = {
+            "device": first["device"], "run": first["run"],
+            "checkpoint": short_checkpoint(first["checkpoint"]), "precision": first["precision"],
+            "method": first["method"], "processes": first["processes"],
+        }  # fmt: skip
+        by_padding = {r["padding"]: r for _, r in group.iterrows()}
+        for strategy in strategies:
+            row[f"{strategy} samples/s"] = _value(by_padding.get(strategy), "samples/s")
+        for strategy in strategies:
+            row[f"{strategy} speedup"] = _value(by_padding.get(strategy), "speedup")
+        mfus = [(r["MFU"], r["MFU peak"]) for r in by_padding.values() if is_number(r["MFU"])]
+        best = max(mfus, default=(None, "-"))
+        row["best MFU"], row["MFU peak"] = best
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_hardware_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Rates to 3 significant figures, speedups as '1.94x', MFU as a percentage."""
+    shown = table.copy()
+    for column in shown.columns:
+        if column.endswith("samples/s"):
+            shown[column] = shown[column].map(fmt_rate)
+        elif column.endswith("speedup"):
+            shown[column] = shown[column].map(fmt_ratio)
+    if "best MFU" in shown:
+        shown["best MFU"] = shown["best MFU"].map(lambda v: fmt_share(v, 1))
+    return shown
+
+
+def time_to_accuracy_table(results: list[CaseResult]) -> pd.DataFrame:
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        tta = r.time_to_accuracy
+        if not tta:
+            continue
+        rows.append(
+            {
+                "device": device_label(r),
+                "case": r.case_id,
+                "padding": r.axes.get("padding"),
+                "target accuracy": tta.get("target_accuracy"),
+                "reached": "yes" if tta.get("reached") else "no",
+                "train seconds to target": tta.get("train_seconds"),
+                "samples to target": tta.get("samples"),
+                "evaluations": len(tta.get("evaluations") or ()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def rollout_table(results: list[CaseResult]) -> pd.DataFrame:
+    """Online RL (GRPO): where a step's time went, generation against the optimizer step, and
+    how the rewards moved over the steps."""
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        rollout = r.rollout
+        if not rollout:
+            continue
+        t = r.throughput or {}
+        first, last = rollout.get("first_reward"), rollout.get("last_reward")
+        rows.append(
+            {
+                "device": device_label(r),
+                "case": r.case_id,
+                "timed steps": fmt_num(rollout.get("timed_steps"), 0),
+                "generation share": _share(rollout.get("generation_share")),
+                "generated tokens/s": fmt_num(t.get("generation_tokens_per_second"), 1),
+                "optimizer tokens/s": fmt_num(t.get("optimizer_tokens_per_second"), 1),
+                "s/step: generate, score, optimize": " / ".join(
+                    fmt_num(_per_step(rollout, part), 1)
+                    for part in ("generation", "scoring", "optimizer")
+                ),
+                "reward: first, mean, last step": " / ".join(
+                    fmt_num(v, 3) for v in (first, rollout.get("mean_reward"), last)
+                ),
+                "groups without variance": _share(rollout.get("zero_variance_groups")),
+                "clipped completions": _share(rollout.get("clipped_ratio")),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _per_step(rollout: dict[str, Any], part: str) -> float | None:
+    seconds, steps = rollout.get(f"{part}_seconds"), rollout.get("timed_steps")
+    return seconds / steps if is_number(seconds) and steps else None
+
+
+# -- number formats ------------------------------------------------------------------------------
+
+
+def _value(row: Any, key: str) -> Any:
+    return None if row is None else row[key]
+
+
+def _get(mapping: dict[str, Any] | None, key: str) -> Any:
+    return (mapping or {}).get(key)
+
+
+def _share(value: float | None) -> str:
+    if not is_number(value):
+        return "-"
+    return f"{value:.0%}" if value >= 0.995 else f"{value:.2%}"
+
+
+def _spread(spread: dict[str, float]) -> str:
+    if not spread or not all(is_number(spread.get(k)) for k in ("median", "q1", "q3")):
+        return "-"
+    return f"{spread['median']:.1f} ({spread['q1']:.1f}-{spread['q3']:.1f})"
+
+
+# -- the report command --------------------------------------------------------------------------
+
+
+def run_directories(paths: list[Path]) -> list[Path]:
+    """Run directories as given, or every run directory inside a given parent (results/runs)."""
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir() and not any(path.glob("*.json")):
+            children = sorted(p for p in path.iterdir() if p.is_dir() and any(p.glob("*.json")))
+            found += children or [path]
+        else:
+            found.append(path)
+    return found
+
+
+def load_runs(directories: list[Path]) -> tuple[list[CaseResult], list[str]]:
+    from ftbench.core.errors import FtbenchError
+    from ftbench.core.record import CaseResult, read_run
+
+    results, notes = [], []
+    for directory in run_directories(directories):
+        records, skipped = read_run(Path(directory))
+        notes += skipped
+        upgraded = 0
+        for record in records:
+            try:
+                result = CaseResult.from_record(record)
+            except TypeError as exc:  # a required field missing: not a usable case record
+                notes.append(f"skipped a record of {record.get('case_id')!r} in {directory}: {exc}")
+                continue
+            upgraded += "read_from_schema_version" in record
+            result.run_id = result.run_id or Path(directory).name
+            results.append(result)
+        if upgraded:
+            notes.append(f"{directory}: {upgraded} record(s) of an older schema, read as current")
+    if not results:
+        raise FtbenchError("no records to report on")
+    return results, notes
+
+
+def write_report(results: list[CaseResult], out: Path) -> list[Path]:
+    """Markdown, CSV and PNG charts in `out`, all made first and then moved in together."""
+    import tempfile
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".ftbench-report-", dir=out))
+    try:
+        made = _render(results, staging)
+        final = []
+        for path in made:
+            target = out / path.name
+            path.replace(target)
+            final.append(target)
+        return final
+    finally:
+        for leftover in staging.glob("*"):
+            leftover.unlink()
+        staging.rmdir()
+
+
+def markdown_report(results: list[CaseResult], charts: list[Path] = ()) -> str:
+    """The report as markdown; chart links only for the charts given (none in a CI summary)."""
+    padding = padding_table(results)
+    hardware = hardware_table(results)
+    lines = ["# ftbench report", ""]
+    sections = padding_sections(padding)
+    if sections:
+        lines += ["## Padding strategies", "", CEILING_NOTE, ""]
+        for title, section in sections:
+            lines += [f"### {title}", "", _markdown(section), ""]
+        curves = cost_curves([r for r in results if is_padding_comparison(r)])
+        if curves:
+            lines += ["Cost curves (step time at each padded length, and the fit):", ""]
+            lines += [f"- {title}: {how}" for title, how in curves] + [""]
+    if not hardware.empty:
+        lines += ["## Hardware", "", _markdown(format_hardware_table(hardware)), ""]
+    from ftbench.report.scaling import SCALING_NOTE, scaling_sections, scaling_table
+
+    scaling = scaling_sections(scaling_table(results))
+    if scaling:
+        lines += ["## Processes (scaling)", "", SCALING_NOTE, ""]
+        for title, section in scaling:
+            lines += [f"### {title}", "", _markdown(section), ""]
+    tta = time_to_accuracy_table(results)
+    if not tta.empty:
+        lines += ["## Time to accuracy", "", _markdown(tta, floatfmt=".4g"), ""]
+    rollout = rollout_table(results)
+    if not rollout.empty:
+        lines += ["## Online RL: generation against the optimizer step", "", ROLLOUT_NOTE, ""]
+        lines += [_markdown(rollout), ""]
+    cases = cases_table(results)
+    if len({r.run_id for r in results}) > 1:
+        cases.insert(1, "run", [r.run_id or "-" for r in results])
+    lines += ["## Cases", "", _markdown(cases), ""]
+    if charts:
+        lines += ["## Charts", ""] + [f"![{p.stem}]({p.name})" for p in charts] + [""]
+    return "\n".join(lines)
+
+
+def _render(results: list[CaseResult], directory: Path) -> list[Path]:
+    from ftbench.report.charts import scaling_chart, speedup_chart, throughput_chart
+    from ftbench.report.scaling import scaling_table
+
+    padding = padding_table(results)
+    scaling = scaling_table(results)
+    made = []
+    for name, table, index in (
+        ("cases", cases_table(results), False),
+        ("padding", padding, False),
+        ("scaling", scaling, False),
+        ("hardware", hardware_table(results), False),
+        ("time_to_accuracy", time_to_accuracy_table(results), False),
+        ("rollout", rollout_table(results), False),
+    ):
+        if table.empty:
+            continue
+        path = directory / f"{name}.csv"
+        table.to_csv(path, index=index)
+        made.append(path)
+    charts = []
+    if not padding.empty:
+        charts.append(throughput_chart(padding, directory / "throughput_by_padding.png"))
+        if padding["speedup"].notna().any():
+            charts.append(speedup_chart(padding, directory / "speedup_vs_ceiling.png"))
+    if not scaling.empty:
+        charts.append(scaling_chart(scaling, directory / "scaling_by_processes.png"))
+    path = directory / "report.md"
+    path.write_text(markdown_report(results, charts), encoding="utf-8")
+    return [*made, *charts, path]
+
+
+def _markdown(table: pd.DataFrame, floatfmt: str = "") -> str:
+    if table.empty:
+        return ""
+    shown = table.astype(object).where(table.notna(), "-")
+    if floatfmt:
+        return shown.to_markdown(index=False, floatfmt=floatfmt)
+    # Cells are already formatted: "8.00" stays "8.00", not the number 8.
+    return shown.to_markdown(index=False, disable_numparse=True)

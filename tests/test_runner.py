@@ -217,3 +217,54 @@ def test_utilisation_is_recorded_against_the_measured_cpu_peak(
         6 * result.checkpoint["parameters"]["non_embedding"]
         + 12 * 2 * 32 * result.padding["real_tokens"] / result.throughput["timed_samples"]
     )
+
+
+def test_instruments_keep_the_order_the_numbers_depend_on() -> None:
+    """The watch probes outside the timed window only if it runs first; the rest as before."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from ftbench.measure.callbacks import LossGuard, Progress, RoundGate, StepTimer, TimeToAccuracy
+    from ftbench.measure.machine import MachineWatch
+    from ftbench.measure.runner import instruments
+    from ftbench.tasks import get_task
+
+    spec = _spec(Path("tiny-bert"), target_accuracy=0.5, evaluations=2)
+    task, model = get_task(spec.task), torch.nn.Linear(2, 2)
+    tokenizer = SimpleNamespace(pad_token_id=0, eos_token_id=1)
+    mine = object()
+    every = instruments(spec, task, model, tokenizer, report=print, callbacks=[mine], rounds=True)
+    plain = instruments(_spec(Path("tiny-bert")), task, model, tokenizer)
+    for tools in (every, plain):
+        tools.counter.remove()
+
+    assert [type(c) for c in every.callbacks] == [
+        MachineWatch,
+        StepTimer,
+        LossGuard,
+        object,
+        Progress,
+        RoundGate,
+        TimeToAccuracy,
+    ]
+    assert every.callbacks[3] is mine
+    assert every.tta.counter is every.counter is every.timer.counter
+    assert [type(c) for c in plain.callbacks] == [MachineWatch, StepTimer, LossGuard]
+
+
+@pytest.mark.parametrize("bad", [None, (3, float("nan"))])
+def test_check_loss_refuses_a_loss_the_guard_or_the_trainer_saw_go_bad(bad) -> None:
+    from types import SimpleNamespace
+
+    from ftbench.measure.callbacks import LossGuard
+    from ftbench.measure.runner import check_loss
+
+    spec = _spec(Path("tiny-bert"))
+    guard = LossGuard()
+    check_loss(SimpleNamespace(metrics={"train_loss": 0.7}, global_step=6), guard, spec)
+    guard.bad = bad
+    output = SimpleNamespace(metrics={"train_loss": float("inf")}, global_step=6)
+    step = 3 if bad else 6
+    with pytest.raises(NonFiniteLossError, match=rf"loss became \w+ at step {step}"):
+        check_loss(output, guard, spec)

@@ -344,13 +344,13 @@ class TimeToAccuracy(TrainerCallback):
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if control.should_evaluate:  # set by DefaultFlowCallback, which runs before this one
-            self._rng = _rng_state()
+            self._rng = rng_state()
 
     def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         metrics = kwargs.get("metrics") or {}
         if self._rng is None or "eval_accuracy" not in metrics:
             return  # the final, explicit evaluation: not part of the training run
-        _set_rng_state(self._rng)
+        set_rng_state(self._rng)
         self._rng = None
         self._eval_seconds += metrics.get("eval_runtime", 0.0)
         point = {
@@ -375,7 +375,9 @@ class TimeToAccuracy(TrainerCallback):
         }
 
 
-def _rng_state() -> dict[str, Any]:
+def rng_state() -> dict[str, Any]:
+    """Python's, NumPy's and torch's random-number state (every CUDA device's too), to put
+    back with `set_rng_state` after an evaluation that must not change the training run."""
     import random
 
     import numpy as np
@@ -391,7 +393,8 @@ def _rng_state() -> dict[str, Any]:
     return state
 
 
-def _set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Put back a state `rng_state` returned."""
     import random
 
     import numpy as np

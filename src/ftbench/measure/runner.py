@@ -1,9 +1,8 @@
 """Run one case: the task's trainer trains, then evaluates, measured. No pytest needed.
 
-    from ftbench.stack.data import DataSource
-    from ftbench.core.spec import Training
-    from ftbench.core.spec import CaseSpec
+    from ftbench.core.spec import CaseSpec, Training
     from ftbench.measure.runner import run
+    from ftbench.stack.data import DataSource
     spec = CaseSpec("throughput", "minilm-l6", "dynamic", method="lora",
                     training=Training(max_steps=25))
     result = run(spec, DataSource(data_dir="../shared/data"))
@@ -13,6 +12,9 @@
 
 The runner is the same for every task (Trainer or a TRL trainer): timing, token counting,
 memory and the record. What differs (data, model class, trainer, metrics) is the task's.
+
+`train_and_evaluate` reads as its steps: `instruments` (the callbacks ftbench adds), `train`
+and `check_loss`, `evaluate`, `gather` (every process's timed window), `mfu`, `record`.
 
 From a shell: `python -m ftbench.cli.run --help`. The pytest plugin builds the same pieces as
 session-scoped fixtures and calls `train_and_evaluate` directly.
@@ -25,6 +27,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ftbench.core.errors import (
@@ -36,13 +39,16 @@ from ftbench.core.errors import (
 )
 from ftbench.core.spec import CaseSpec, Training
 from ftbench.stack.checkpoints import Checkpoint
-from ftbench.tasks import get_task
+from ftbench.tasks import Task, get_task
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
 
     from ftbench.core.record import CaseResult
+    from ftbench.measure.callbacks import LossGuard, Progress, RoundGate, StepTimer, TimeToAccuracy
+    from ftbench.measure.machine import MachineWatch
     from ftbench.stack.data import DataSource
+    from ftbench.stack.padding import PaddingCounter
 
 
 def run(
@@ -75,15 +81,11 @@ def run(
     )
 
 
-def check_checkpoint_fits(task: Any, checkpoint: Checkpoint) -> None:
+def check_checkpoint_fits(task: Task, checkpoint: Checkpoint) -> None:
     """A task that trains a causal LM refuses an encoder before any data is read."""
-    from ftbench.stack.checkpoints import is_causal_lm, model_config
-
-    if task.needs_decoder and not is_causal_lm(model_config(checkpoint)):
-        raise CheckpointError(
-            f"checkpoint {checkpoint.spec!r} is not a causal LM; task {task.name} trains one "
-            "(for example smollm2-135m, or llama-1b@random)"
-        )
+    problem = task.checkpoint_problem(checkpoint)
+    if problem:
+        raise CheckpointError(f"{problem} (for example smollm2-135m, or llama-1b@random)")
 
 
 def encode(task: Any, data: Any, tokenizer: Any, spec: CaseSpec) -> Any:
@@ -156,42 +158,21 @@ def train_and_evaluate(
     `steps_per_round` steps each, so pytest-benchmark's statistics, storage and comparisons
     cover them too.
     """
-    import torch
-
-    from ftbench.env.devices import environment, peak_flops
-    from ftbench.env.distributed import gather_window, merge_contention, merge_windows
-    from ftbench.env.distributed import summary as distributed_summary
-    from ftbench.env.oom import describe_oom
-    from ftbench.measure.callbacks import LossGuard, Progress, RoundGate, StepTimer, TimeToAccuracy
-    from ftbench.measure.machine import MachineWatch, attach
-    from ftbench.measure.mfu import rate_spread, utilisation
     from ftbench.stack.methods import describe, num_parameters
-    from ftbench.stack.padding import PaddingCounter
 
     task = get_task(spec.task)
     setup_started = time.perf_counter()
-    counter = PaddingCounter(
+    tools = instruments(
+        spec,
+        task,
         model,
-        tokenizer.pad_token_id,
-        rows_per_sample=task.rows_per_sample,
-        pad_is_eos=tokenizer.pad_token_id == tokenizer.eos_token_id,
+        tokenizer,
+        report=report,
+        progress_every=progress_every,
+        callbacks=callbacks,
+        rounds=benchmark is not None,
     )
-    timer = StepTimer(spec.device, counter, spec.training.timing_warmup_steps)
-    guard = LossGuard()
-    # issue 12: probe the device around the timed window (listed first: it stays outside it)
-    watch = MachineWatch(spec.device, spec.precision, spec.training.timing_warmup_steps)
-    extra_callbacks: list[Any] = [watch, timer, guard, *(callbacks or [])]
-    if report is not None:
-        extra_callbacks.append(
-            Progress(spec.case_id, report, timer, guard, every=progress_every, quality=task.quality)
-        )
-    gate = RoundGate(spec.device) if benchmark is not None else None
-    if gate is not None:
-        extra_callbacks.append(gate)
-    target = spec.training.target_accuracy if spec.training.evaluate else None
-    tta = TimeToAccuracy(target, counter) if target is not None else None
-    if tta is not None:
-        extra_callbacks.append(tta)
+    # Scratch for the trainer (nothing is saved); the model's figures are read before it goes.
     with tempfile.TemporaryDirectory(prefix="ftbench-") as output_dir:
         args = training_arguments(
             spec, output_dir, train_size=len(encoded["train"]), disable_tqdm=not show_progress_bar
@@ -203,113 +184,246 @@ def train_and_evaluate(
             tokenizer=tokenizer,
             data=encoded,
             collator=collator,
-            callbacks=extra_callbacks,
+            callbacks=tools.callbacks,
         )
         untrained = _evaluate_untrained(trainer) if spec.training.evaluate_untrained else {}
-        setup_seconds = model_load_seconds + time.perf_counter() - setup_started
-        train_started = time.perf_counter()
-        try:
-            train_output = (
-                trainer.train()
-                if gate is None
-                else _train_in_rounds(trainer, gate, benchmark, spec.training)
-            )
-        except torch.OutOfMemoryError as exc:
-            raise CaseOutOfMemoryError(
-                f"{spec.case_id}: out of memory on {spec.device} at batch size "
-                f"{spec.training.batch_size}: {describe_oom(exc, spec.device)}; lower it "
-                f"with --ftb-batch-size. ({exc})"
-            ) from None
-        except MissingAttentionMaskError as exc:
-            raise MissingAttentionMaskError(
-                f"{spec.case_id}, {spec.padding} padding, step {trainer.state.global_step + 1}: "
-                f"{exc}"
-            ) from None
-        finally:
-            counter.remove()
-        train_seconds = time.perf_counter() - train_started
-        train_loss = train_output.metrics.get("train_loss")
-        if guard.bad is not None or (train_loss is not None and not math.isfinite(train_loss)):
-            step, loss = guard.bad or (train_output.global_step, train_loss)
-            raise NonFiniteLossError(
-                f"{spec.case_id}: training loss became {loss} at step {step}; the result is "
-                f"meaningless (learning rate {spec.training.learning_rate}, precision "
-                f"{spec.precision}). Try a lower learning rate"
-                + (" or fp32." if spec.precision != "fp32" else ".")
-            )
-        eval_metrics: dict[str, Any] = {}
-        eval_seconds = 0.0
-        if spec.training.evaluate:
-            eval_started = time.perf_counter()
-            try:
-                eval_metrics = trainer.evaluate()
-            except torch.OutOfMemoryError as exc:
-                raise CaseOutOfMemoryError(
-                    f"{spec.case_id}: out of memory on {spec.device} evaluating at batch size "
-                    f"{spec.training.eval_batch_size}: {describe_oom(exc, spec.device)}. ({exc})"
-                ) from None
-            eval_seconds = time.perf_counter() - eval_started
-        memory = {**timer.peak_memory(), "model_bytes": model.get_memory_footprint()}
+        times = Timings(setup_seconds=model_load_seconds + time.perf_counter() - setup_started)
+        train_metrics, eval_metrics = train_then_evaluate(trainer, tools, spec, benchmark, times)
+        trained = Trained(args, untrained, train_metrics, eval_metrics, times)
+        memory = {**tools.timer.peak_memory(), "model_bytes": model.get_memory_footprint()}
         parameters = num_parameters(model)
         method = describe(model, spec.method, spec.lora, parameters)
 
-    # Several processes: every rank's window to rank 0, summed over ranks (ftbench.env.distributed).
-    ranks = gather_window(
-        timer.summary(), {"memory": memory, "contention": watch.contention, "pid": os.getpid()}
-    )
-    window = merge_windows(ranks)
+    ranks, window = gather(tools, memory)  # a collective: every rank calls it
     extra = task.measures(
         spec, trainer, window, task.quality(eval_metrics), task.quality(untrained)
     )
-    peak, peak_source = peak_flops(spec.device)
-    if peak and len(ranks) > 1:
-        peak *= len(ranks)  # each rank measured or looked up its own device's share
+    shape = model_shape(model)
+    load = mfu(spec.device, parameters, shape, window, processes=len(ranks))
+    measured = Measured(memory, parameters, method, shape, ranks, window, extra, load)
+    return record(spec, task, checkpoint, task.data_summary(encoded), tools, trained, measured)
+
+
+# -- the steps ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Instruments:
+    """The callbacks ftbench adds to the task's trainer, and the token counter they share."""
+
+    counter: PaddingCounter
+    watch: MachineWatch
+    timer: StepTimer
+    guard: LossGuard
+    user: list[Any] = field(default_factory=list)  # the caller's own callbacks
+    progress: Progress | None = None
+    gate: RoundGate | None = None  # only in pytest-benchmark rounds
+    tta: TimeToAccuracy | None = None  # only with a target accuracy
+
+    @property
+    def callbacks(self) -> list[Any]:
+        """In the order the trainer calls them. The watch is first: its device probes stay
+        outside the timed window."""
+        optional = (self.progress, self.gate, self.tta)
+        return [
+            self.watch,
+            self.timer,
+            self.guard,
+            *self.user,
+            *(c for c in optional if c is not None),
+        ]
+
+
+def instruments(
+    spec: CaseSpec,
+    task: Task,
+    model: Any,
+    tokenizer: Any,
+    *,
+    report: Callable[[str], None] | None = None,
+    progress_every: float = 10.0,
+    callbacks: list[Any] | None = None,
+    rounds: bool = False,
+) -> Instruments:
+    """Build the callbacks that time, count, guard and report a case's training.
+
+    The counter hooks into `model` now; `train` removes it."""
+    from ftbench.measure.callbacks import LossGuard, Progress, RoundGate, StepTimer, TimeToAccuracy
+    from ftbench.measure.machine import MachineWatch
+    from ftbench.stack.padding import PaddingCounter
+
+    warmup = spec.training.timing_warmup_steps
+    counter = PaddingCounter(
+        model,
+        tokenizer.pad_token_id,
+        rows_per_sample=task.rows_per_sample,
+        pad_is_eos=tokenizer.pad_token_id == tokenizer.eos_token_id,
+    )
+    timer = StepTimer(spec.device, counter, warmup)
+    guard = LossGuard()
+    # issue 12: probe the device around the timed window
+    watch = MachineWatch(spec.device, spec.precision, warmup)
+    progress = None
+    if report is not None:
+        progress = Progress(
+            spec.case_id, report, timer, guard, every=progress_every, quality=task.quality
+        )
+    target = spec.training.target_accuracy if spec.training.evaluate else None
+    return Instruments(
+        counter,
+        watch,
+        timer,
+        guard,
+        user=list(callbacks or []),
+        progress=progress,
+        gate=RoundGate(spec.device) if rounds else None,
+        tta=TimeToAccuracy(target, counter) if target is not None else None,
+    )
+
+
+@dataclass
+class Timings:
+    """Wall-clock seconds of the case's phases, as the record's `times` holds them."""
+
+    setup_seconds: float  # model load, trainer build and the untrained evaluation
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "setup_seconds": self.setup_seconds,
+            "train_seconds": self.train_seconds,
+            "eval_seconds": self.eval_seconds,
+        }
+
+
+def train_then_evaluate(
+    trainer: Any, tools: Instruments, spec: CaseSpec, benchmark: Any, times: Timings
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train, refuse a non-finite loss, evaluate; return (train metrics, eval metrics) and
+    fill in `times`."""
+    started = time.perf_counter()
+    output = train(trainer, tools, spec, benchmark)
+    times.train_seconds = time.perf_counter() - started
+    check_loss(output, tools.guard, spec)
+    eval_metrics: dict[str, Any] = {}
+    if spec.training.evaluate:
+        started = time.perf_counter()
+        eval_metrics = evaluate(trainer, spec)
+        times.eval_seconds = time.perf_counter() - started
+    return output.metrics, eval_metrics
+
+
+def train(trainer: Any, tools: Instruments, spec: CaseSpec, benchmark: Any = None) -> Any:
+    """Run training, plainly or in pytest-benchmark's rounds; return the trainer's output.
+
+    Out of memory and a batch without its attention mask become ftbench's named errors,
+    naming the case. The counter's hooks leave the model, whatever happens."""
+    import torch
+
+    from ftbench.env.oom import describe_oom
+
+    try:
+        if tools.gate is None:
+            return trainer.train()
+        return _train_in_rounds(trainer, tools.gate, benchmark, spec.training)
+    except torch.OutOfMemoryError as exc:
+        raise CaseOutOfMemoryError(
+            f"{spec.case_id}: out of memory on {spec.device} at batch size "
+            f"{spec.training.batch_size}: {describe_oom(exc, spec.device)}; lower it "
+            f"with --ftb-batch-size. ({exc})"
+        ) from None
+    except MissingAttentionMaskError as exc:
+        raise MissingAttentionMaskError(
+            f"{spec.case_id}, {spec.padding} padding, step {trainer.state.global_step + 1}: {exc}"
+        ) from None
+    finally:
+        tools.counter.remove()
+
+
+def check_loss(output: Any, guard: LossGuard, spec: CaseSpec) -> None:
+    """Raise NonFiniteLossError if the loss went NaN or infinite: the numbers mean nothing.
+
+    The guard saw every logged step; the trainer's mean loss catches what it didn't."""
+    train_loss = output.metrics.get("train_loss")
+    if guard.bad is None and (train_loss is None or math.isfinite(train_loss)):
+        return
+    step, loss = guard.bad or (output.global_step, train_loss)
+    raise NonFiniteLossError(
+        f"{spec.case_id}: training loss became {loss} at step {step}; the result is "
+        f"meaningless (learning rate {spec.training.learning_rate}, precision "
+        f"{spec.precision}). Try a lower learning rate"
+        + (" or fp32." if spec.precision != "fp32" else ".")
+    )
+
+
+def evaluate(trainer: Any, spec: CaseSpec) -> dict[str, Any]:
+    """The trained model's evaluation metrics; out of memory names the case and batch size."""
+    import torch
+
+    from ftbench.env.oom import describe_oom
+
+    try:
+        return trainer.evaluate()
+    except torch.OutOfMemoryError as exc:
+        raise CaseOutOfMemoryError(
+            f"{spec.case_id}: out of memory on {spec.device} evaluating at batch size "
+            f"{spec.training.eval_batch_size}: {describe_oom(exc, spec.device)}. ({exc})"
+        ) from None
+
+
+def gather(
+    tools: Instruments, memory: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every rank's timed window, memory and contention, and the case's window merged from
+    them: samples and tokens summed over ranks, the slowest rank's time.
+
+    A collective under several processes (ftbench.env.distributed): every rank must call it.
+    One process: its own window."""
+    from ftbench.env.distributed import gather_window, merge_windows
+
+    ranks = gather_window(
+        tools.timer.summary(),
+        {"memory": memory, "contention": tools.watch.contention, "pid": os.getpid()},
+    )
+    return ranks, merge_windows(ranks)
+
+
+def model_shape(model: Any) -> dict[str, int]:
+    """Layers, width and heads: what FLOPs per token depend on besides the parameters."""
     config = model.config
-    load = utilisation(
+    return {
+        "layers": config.num_hidden_layers,
+        "hidden": config.hidden_size,
+        "heads": config.num_attention_heads,
+    }
+
+
+def mfu(
+    device: str,
+    parameters: dict[str, int],
+    shape: dict[str, int],
+    window: dict[str, Any],
+    processes: int = 1,
+) -> dict[str, Any]:
+    """Model FLOPs utilisation of the timed window against the devices' peak."""
+    from ftbench.env.devices import peak_flops
+    from ftbench.measure.mfu import utilisation
+
+    peak, peak_source = peak_flops(device)
+    if peak and processes > 1:
+        peak *= processes  # each rank measured or looked up its own device's share
+    return utilisation(
         non_embedding_parameters=parameters["non_embedding"],
         trainable_non_embedding_parameters=parameters["trainable_non_embedding"],
-        layers=config.num_hidden_layers,
-        hidden=config.hidden_size,
+        layers=shape["layers"],
+        hidden=shape["hidden"],
         real_tokens=window["real_tokens"],
         samples=window["timed_samples"],
         seconds=window["timed_seconds"],
         peak_flops_per_second=peak,
         peak_source=peak_source,
     )
-    result = _result(
-        spec,
-        task=task,
-        untrained=untrained,
-        extra=extra,
-        data=task.data_summary(encoded),
-        checkpoint=checkpoint,
-        window=window,
-        spread=rate_spread(window["step_seconds"], window["step_samples"]),
-        train_metrics=train_output.metrics,
-        eval_metrics=eval_metrics,
-        memory=memory,
-        times={
-            "setup_seconds": setup_seconds,
-            "train_seconds": train_seconds,
-            "eval_seconds": eval_seconds,
-        },
-        training_arguments=args.to_dict(),
-        parameters=parameters,
-        method=method,
-        environment=environment(spec.device, spec.profile),
-        utilisation=load,
-        time_to_accuracy=tta.summary() if tta is not None else None,
-        model_shape={
-            "layers": config.num_hidden_layers,
-            "hidden": config.hidden_size,
-            "heads": config.num_attention_heads,
-        },
-    )
-    result = attach(result, watch)  # issue 12: the probe and contention figures
-    result.distributed = distributed_summary(ranks, spec, window)
-    if len(ranks) > 1:
-        result.machine["contention"] = merge_contention(ranks)
-    return result
 
 
 def _train_in_rounds(trainer: Any, gate: Any, benchmark: Any, training: Training) -> Any:
@@ -346,40 +460,151 @@ def _evaluate_untrained(trainer: Any) -> dict[str, Any]:
     """The model's numbers before any training, the reference a trained model must beat.
 
     The random-number state is restored afterwards, so training is the same as without it."""
-    from ftbench.measure.callbacks import _rng_state, _set_rng_state
+    from ftbench.measure.callbacks import rng_state, set_rng_state
 
-    state = _rng_state()
+    state = rng_state()
     try:
         return trainer.evaluate()
     finally:
-        _set_rng_state(state)
+        set_rng_state(state)
 
 
-def _result(
+# -- the record ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Trained:
+    """What the trainer gave: its arguments and the metrics before, after and during training."""
+
+    args: Any  # the trainer's config (TrainingArguments or a TRL config)
+    untrained: dict[str, Any]  # evaluation before training; empty when not asked for
+    train_metrics: dict[str, Any]
+    eval_metrics: dict[str, Any]  # empty when the case doesn't evaluate
+    times: Timings
+
+
+@dataclass
+class Measured:
+    """What ftbench measured: the model's sizes, the timed window over every rank, MFU."""
+
+    memory: dict[str, Any]
+    parameters: dict[str, int]
+    method: dict[str, Any]
+    shape: dict[str, int]
+    ranks: list[dict[str, Any]]  # one entry per process, rank 0 first
+    window: dict[str, Any]  # merged over the ranks
+    extra: dict[str, dict[str, Any]]  # the task's own measures, by record section
+    utilisation: dict[str, Any]
+
+
+def record(
     spec: CaseSpec,
-    *,
-    task: Any,
-    untrained: dict[str, Any],
-    extra: dict[str, dict[str, Any]],
-    data: dict[str, Any],
+    task: Task,
     checkpoint: Checkpoint,
-    window: dict[str, Any],
-    spread: dict[str, float] | None,
-    train_metrics: dict[str, Any],
-    eval_metrics: dict[str, Any],
-    memory: dict[str, Any],
-    times: dict[str, float],
-    training_arguments: dict[str, Any],
-    parameters: dict[str, int],
-    method: dict[str, Any],
-    environment: dict[str, Any],
-    utilisation: dict[str, Any],
-    time_to_accuracy: dict[str, Any] | None,
-    model_shape: dict[str, int],
+    data: dict[str, Any],
+    tools: Instruments,
+    trained: Trained,
+    measured: Measured,
 ) -> CaseResult:
+    """The case's record: the numbers, with what it takes to read and compare them."""
     from ftbench.core.record import CaseResult
+    from ftbench.env.devices import environment
+    from ftbench.env.distributed import merge_contention
+    from ftbench.env.distributed import summary as distributed_summary
+    from ftbench.measure.machine import attach
 
+    result = CaseResult(
+        case_id=spec.case_id,
+        job=spec.job,
+        profile=spec.profile,
+        axes=spec.axes,
+        metrics=_metrics(task, trained, measured.extra),
+        throughput=_throughput(measured.window, trained, measured.extra),
+        padding=_padding(spec, measured.window),
+        memory=measured.memory,
+        times=trained.times.as_dict(),
+        data=data,
+        training={
+            "seed": spec.training.seed,
+            "recipe": spec.recipe,
+            "arguments": trained.args.to_dict(),
+        },
+        checkpoint={
+            **checkpoint.describe(),
+            "parameters": measured.parameters,
+            "shape": measured.shape,
+        },
+        method=measured.method,
+        utilisation=measured.utilisation,
+        environment=environment(spec.device, spec.profile),
+        time_to_accuracy=tools.tta.summary() if tools.tta is not None else None,
+        accuracy_meaningful=not checkpoint.random_init and spec.training.evaluate,
+        rollout=measured.extra.get("rollout"),
+        notes=_notes(spec, checkpoint, data),
+    )
+    result = attach(result, tools.watch)  # issue 12: the probe and contention figures
+    result.distributed = distributed_summary(measured.ranks, spec, measured.window)
+    if len(measured.ranks) > 1:
+        result.machine["contention"] = merge_contention(measured.ranks)
+    return result
+
+
+def _metrics(task: Task, trained: Trained, extra: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Quality after training, the losses, and the untrained model's figures beside them."""
+    untrained = trained.untrained
+    return {
+        **task.quality(trained.eval_metrics),
+        "eval_loss": trained.eval_metrics.get("eval_loss"),
+        "train_loss": trained.train_metrics.get("train_loss"),
+        **{f"untrained_{k}": v for k, v in task.quality(untrained).items()},
+        **({"untrained_eval_loss": untrained.get("eval_loss")} if untrained else {}),
+        **extra.get("metrics", {}),
+    }
+
+
+def _throughput(
+    window: dict[str, Any], trained: Trained, extra: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The timed window's rates and what they were computed from."""
+    from ftbench.measure.mfu import rate_spread
+
+    return {
+        "train_samples_per_second": window["train_samples_per_second"],
+        "train_tokens_per_second": window["train_tokens_per_second"],
+        "train_padded_tokens_per_second": window["train_padded_tokens_per_second"],
+        "samples_per_second_spread": rate_spread(window["step_seconds"], window["step_samples"]),
+        "warmup_steps": window["warmup_steps"],
+        "timed_steps": window["timed_steps"],
+        "timed_samples": window["timed_samples"],
+        "timed_seconds": window["timed_seconds"],
+        "step_seconds": window["step_seconds"],
+        "step_samples": window["step_samples"],
+        "step_times_synchronized": window["step_times_synchronized"],
+        # Trainer's figure covers every step, warm-up and data-loader start included.
+        "trainer_train_samples_per_second": trained.train_metrics.get("train_samples_per_second"),
+        "eval_samples_per_second": trained.eval_metrics.get("eval_samples_per_second"),
+        **extra.get("throughput", {}),
+    }
+
+
+def _padding(spec: CaseSpec, window: dict[str, Any]) -> dict[str, Any]:
+    """Real against padded tokens in the timed batches."""
     real, padded = window["real_tokens"], window["padded_tokens"]
+    return {
+        "strategy": spec.padding,
+        "real_tokens": real,
+        "padded_tokens": padded,
+        "efficiency": real / padded if padded else None,
+        "mean_real_length": real / window["timed_samples"],
+        "mean_padded_length": padded / window["timed_samples"],
+        "max_length": spec.max_length,
+        # [samples, padded length, real tokens, sum of squared real lengths] per timed batch
+        "batches": window["batches"],
+    }
+
+
+def _notes(spec: CaseSpec, checkpoint: Checkpoint, data: dict[str, Any]) -> list[str]:
+    """What a reader must know before trusting the numbers."""
     notes = []
     if checkpoint.random_init:
         notes.append("random weights: quality metrics mean nothing; throughput and memory do")
@@ -389,61 +614,4 @@ def _result(
             f"rows dropped before training, as they don't fit in max_length {spec.max_length}: "
             + ", ".join(f"{n} of {split}" for split, n in dropped.items())
         )
-    return CaseResult(
-        case_id=spec.case_id,
-        job=spec.job,
-        profile=spec.profile,
-        axes=spec.axes,
-        metrics={
-            **task.quality(eval_metrics),
-            "eval_loss": eval_metrics.get("eval_loss"),
-            "train_loss": train_metrics.get("train_loss"),
-            **{f"untrained_{k}": v for k, v in task.quality(untrained).items()},
-            **({"untrained_eval_loss": untrained.get("eval_loss")} if untrained else {}),
-            **extra.get("metrics", {}),
-        },
-        throughput={
-            "train_samples_per_second": window["train_samples_per_second"],
-            "train_tokens_per_second": window["train_tokens_per_second"],
-            "train_padded_tokens_per_second": window["train_padded_tokens_per_second"],
-            "samples_per_second_spread": spread,
-            "warmup_steps": window["warmup_steps"],
-            "timed_steps": window["timed_steps"],
-            "timed_samples": window["timed_samples"],
-            "timed_seconds": window["timed_seconds"],
-            "step_seconds": window["step_seconds"],
-            "step_samples": window["step_samples"],
-            "step_times_synchronized": window["step_times_synchronized"],
-            # Trainer's figure covers every step, warm-up and data-loader start included.
-            "trainer_train_samples_per_second": train_metrics.get("train_samples_per_second"),
-            "eval_samples_per_second": eval_metrics.get("eval_samples_per_second"),
-            **extra.get("throughput", {}),
-        },
-        padding={
-            "strategy": spec.padding,
-            "real_tokens": real,
-            "padded_tokens": padded,
-            "efficiency": real / padded if padded else None,
-            "mean_real_length": real / window["timed_samples"],
-            "mean_padded_length": padded / window["timed_samples"],
-            "max_length": spec.max_length,
-            # [samples, padded length, real tokens, sum of squared real lengths] per timed batch
-            "batches": window["batches"],
-        },
-        memory=memory,
-        times=times,
-        data=data,
-        training={
-            "seed": spec.training.seed,
-            "recipe": spec.recipe,
-            "arguments": training_arguments,
-        },
-        checkpoint={**checkpoint.describe(), "parameters": parameters, "shape": model_shape},
-        method=method,
-        utilisation=utilisation,
-        time_to_accuracy=time_to_accuracy,
-        environment=environment,
-        accuracy_meaningful=not checkpoint.random_init and spec.training.evaluate,
-        rollout=extra.get("rollout"),
-        notes=notes,
-    )
+    return notes

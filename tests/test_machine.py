@@ -16,9 +16,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from ftbench.config.build import GatePolicy
 from ftbench.core.record import CaseResult
-from ftbench.judge.baselines import BaselineStore, entry_from_results, gate, tolerances_with
+from ftbench.judge.baselines import BaselineStore, entry_from_results, gate
 from ftbench.judge.throughput import RAW, RAW_FALLBACK, choose, judge_throughput
+from ftbench.tasks import tolerances_with
 
 CASE = "throughput[tiny-bert-dynamic-cpu-fp32-full]"
 SMOKE = tolerances_with({"train_samples_per_second": {"relative": 0.15}})
@@ -89,7 +91,7 @@ def test_every_timed_rate_is_gated_relative_to_the_probe() -> None:
     names = {RAW, "generation_tokens_per_second", "optimizer_tokens_per_second"}
 
     def verdicts(candidate: CaseResult) -> dict[str, bool]:
-        values, notes = judge_throughput(_case([candidate]), dict.fromkeys(names, 0.0), base)
+        values, notes = _judge(candidate, dict.fromkeys(names, 0.0), base)
         assert notes == []
         return {v.metric: v.passed for v in gate(CASE, values, base, SMOKE)}
 
@@ -103,33 +105,29 @@ def test_every_timed_rate_is_gated_relative_to_the_probe() -> None:
     assert SMOKE["generation_tokens_per_probe"] == SMOKE["generation_tokens_per_second"]
 
 
-def _case(results: list[CaseResult], **options: object) -> SimpleNamespace:
-    defaults = {"ftb_busy_wait": 0.0, "ftb_strict": False, **options}
-    session = SimpleNamespace(
-        config=SimpleNamespace(getoption=defaults.__getitem__),
-        progress=lambda line: None,
-        set_status=lambda case_id, status: None,
-    )
-    spec = SimpleNamespace(case_id=CASE, device="cpu")
-    return SimpleNamespace(results=results, session=session, spec=spec)
+def _judge(
+    measured: CaseResult, values: dict[str, float], entry: dict, **policy: object
+) -> tuple[dict[str, float], list[str]]:
+    """The throughput judge on a made-up measurement: no session, no pytest config."""
+    return judge_throughput(CASE, values, entry, measured, GatePolicy(**policy))
 
 
 def test_an_old_baseline_falls_back_to_the_raw_gate_and_says_so() -> None:
     old = entry_from_results([result(20.0, None)])
-    values, notes = judge_throughput(_case([result(20.0, 10.0)]), {RAW: 20.0}, old)
+    values, notes = _judge(result(20.0, 10.0), {RAW: 20.0}, old)
     assert values == {RAW: 20.0}
     assert notes == [RAW_FALLBACK]
-    values, notes = judge_throughput(_case([result(20.0, 10.0)]), {RAW: 20.0}, BASE)
+    values, notes = _judge(result(20.0, 10.0), {RAW: 20.0}, BASE)
     assert values == {"train_samples_per_probe": 2.0}
     assert notes == []
-    values, notes = judge_throughput(_case([result(20.0, None)]), {RAW: 20.0}, BASE)
+    values, notes = _judge(result(20.0, None), {RAW: 20.0}, BASE)
     assert values == {RAW: 20.0}
     assert notes == ["raw throughput gate (this run has no probe figure)"]
     # Per-probe figures of another probe are in other units: raw, and said so.
     other_probe = {**BASE, "probe": {"name": "train-step", "score": 10.0}}
     matmul = result(20.0, 10.0)
     matmul.machine["probe"]["name"] = "matmul"
-    values, notes = judge_throughput(_case([matmul]), {RAW: 20.0}, other_probe)
+    values, notes = _judge(matmul, {RAW: 20.0}, other_probe)
     assert values == {RAW: 20.0}
     assert notes == ["raw throughput gate (the baseline's probe is train-step, this run's matmul)"]
 
@@ -138,11 +136,11 @@ def test_a_busy_measurement_is_not_judged_and_strict_fails_it() -> None:
     from ftbench.core.errors import DeviceBusyError
 
     busy = result(6.6, 10.0, busy=True)
-    values, notes = judge_throughput(_case([busy]), {RAW: 6.6}, BASE)
+    values, notes = _judge(busy, {RAW: 6.6}, BASE)
     assert values == {}
     assert notes == ["not gated: device busy (other processes used 1.7 of 2 cores)"]
     with pytest.raises(DeviceBusyError, match="device busy"):
-        judge_throughput(_case([busy], ftb_strict=True), {RAW: 6.6}, BASE)
+        _judge(busy, {RAW: 6.6}, BASE, strict=True)
 
 
 def test_cpu_contention_counts_other_processes_not_our_own() -> None:

@@ -80,8 +80,9 @@ def probe_twin_name(name: str) -> str | None:
 
 
 def probe_twins(metrics: dict[str, Metric]) -> dict[str, Metric]:
-    """Each timed rate over the device probe's score (ftbench.measure.machine): gated in its place where
-    the baseline has it, so a faster or slower host of one hardware id moves neither."""
+    """Each timed rate over the device probe's score (ftbench.measure.machine): gated in its
+    place where the baseline has it, so a faster or slower host of one hardware id moves
+    neither."""
     twins = {}
     for metric in metrics.values():
         name = probe_twin_name(metric.name)

@@ -1,6 +1,7 @@
 """Baselines and the gates that compare a case's numbers with them.
 
-    from ftbench.judge.baselines import BaselineStore, gate, default_tolerances
+    from ftbench.judge.baselines import BaselineStore, gate
+    from ftbench.tasks import default_tolerances
     store = BaselineStore("results/baselines")
     entry = store.entry(hardware_id, "smoke", case_id)          # None: no baseline
     verdicts = gate(case_id, {"eval_accuracy": 0.78}, entry, default_tolerances())
@@ -18,26 +19,22 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftbench.core.errors import AccuracyFloorError, BaselineError, ConfigError
+from ftbench.core.files import locked, write_json_atomic
 from ftbench.core.formats import fmt_value
 from ftbench.core.measures import Tolerance, probe_twin_name
+from ftbench.core.spec import Training
+from ftbench.tasks import known_metrics
 
 if TYPE_CHECKING:
     from ftbench.config.profiles import Job
     from ftbench.core.record import CaseResult
 
 BASELINE_SCHEMA_VERSION = 1
-
-
-def default_tolerances() -> dict[str, Tolerance]:
-    """Every task's metrics with their default gates (a name two tasks share has one)."""
-    from ftbench.tasks import known_metrics
-
-    return {name: metric.tolerance for name, metric in known_metrics().items()}
 
 
 # The Training fields that change what is trained; timing and evaluation settings do not.
@@ -53,48 +50,8 @@ def recipe_of(training: dict[str, Any] | None) -> dict[str, Any]:
     """The recipe's fields; one a record predates has the value it had then, the default."""
     from dataclasses import fields
 
-    from ftbench.core.spec import Training
-
     defaults = {f.name: f.default for f in fields(Training)}
     return {k: (training or {}).get(k, defaults.get(k)) for k in RECIPE_FIELDS}
-
-
-def tolerances_with(overrides: dict[str, dict[str, Any]] | None) -> dict[str, Tolerance]:
-    """The default tolerances with per-metric fields replaced; unknown names are refused."""
-    merged = default_tolerances()
-    for metric, fields in (overrides or {}).items():
-        if metric not in merged:
-            raise ConfigError(
-                f"unknown metric {metric!r} in a tolerance; known: {', '.join(merged)}"
-            )
-        unknown = set(fields) - {"k", "min_tolerance", "relative"}
-        if unknown:
-            raise ConfigError(f"tolerance of {metric!r}: unknown field(s) {sorted(unknown)}")
-        merged[metric] = replace(merged[metric], **fields)
-    for metric in list(merged):
-        twin = probe_twin_name(metric)
-        if twin in merged and twin not in (overrides or {}):
-            merged[twin] = merged[metric]  # a rate's per-probe twin takes the rate's gate
-    return merged
-
-
-def parse_tolerance(text: str) -> dict[str, dict[str, float]]:
-    """`train_samples_per_second:15%`, `eval_accuracy:k=2,min=0.02` -> a tolerance override."""
-    metric, _, rule = text.partition(":")
-    if not rule:
-        raise ValueError(text)
-    if rule.endswith("%"):
-        fields: dict[str, float] = {"relative": float(rule[:-1]) / 100}
-    else:
-        names = {"k": "k", "min": "min_tolerance", "relative": "relative"}
-        fields = {}
-        for part in rule.split(","):
-            key, _, value = part.partition("=")
-            if key not in names or not value:
-                raise ValueError(text)
-            fields[names[key]] = float(value)
-    tolerances_with({metric: fields})  # validates the metric name
-    return {metric: fields}
 
 
 # -- the numbers a case is gated on -------------------------------------------------------------
@@ -102,8 +59,6 @@ def parse_tolerance(text: str) -> dict[str, dict[str, float]]:
 
 def gated_values(result: CaseResult, job: Job | None = None) -> dict[str, float]:
     """The metrics of a result that gates apply to, by the job's choice (default: all it has)."""
-    from ftbench.tasks import known_metrics
-
     known = known_metrics()
     names = job.gates if job is not None else tuple(known)
     values: dict[str, float] = {}
@@ -163,7 +118,7 @@ def entry_from_results(results: list[CaseResult], job: Job | None = None) -> dic
         "environment": fingerprint(environment),
         "metrics": {m: metric_stats(v) for m, v in per_metric.items()},
         "data": first.data,  # issue 12: what it was measured on (ftbench.stack.dataid)
-        "probe": (first.machine or {}).get("probe"),  # issue 12: the device probe's figures
+        "probe": first.machine.get("probe"),  # issue 12: the device probe's figures
     }
 
 
@@ -224,8 +179,6 @@ class BaselineStore:
         return self.load(hardware_id, profile)["cases"].get(case_id)
 
     def update(self, hardware_id: str, profile: str, entries: dict[str, dict[str, Any]]) -> Path:
-        from ftbench.core.files import locked, write_json_atomic
-
         path = self.path(hardware_id, profile)
         # issue 12: another run may have written the file since we read it: merge under a lock
         with locked(path):
@@ -289,7 +242,8 @@ class Verdict:
         sign = ">=" if self.passed else "<"
         if "upper" in self.how:
             sign = "<=" if self.passed else ">"
-        return f"{self.metric} {fmt_value(self.value)} {sign} bound {fmt_value(self.bound)} ({self.how})"
+        value, bound = fmt_value(self.value), fmt_value(self.bound)
+        return f"{self.metric} {value} {sign} bound {bound} ({self.how})"
 
 
 def bound_for(stats: dict[str, Any], tolerance: Tolerance) -> tuple[float, str]:
@@ -297,7 +251,8 @@ def bound_for(stats: dict[str, Any], tolerance: Tolerance) -> tuple[float, str]:
         median = stats["median"]
         if tolerance.direction == "higher":
             return median * (1 - tolerance.relative), (
-                f"lower bound: median {fmt_value(median)} - {tolerance.relative:.0%}, n={stats['n']}"
+                f"lower bound: median {fmt_value(median)} - {tolerance.relative:.0%}, "
+                f"n={stats['n']}"
             )
         return median * (1 + tolerance.relative), (
             f"upper bound: median {fmt_value(median)} + {tolerance.relative:.0%}, n={stats['n']}"
@@ -374,7 +329,6 @@ def repro_differences(result: CaseResult, entry: dict[str, Any]) -> list[str] | 
     if ignore_seed != {**recipe_of(entry.get("recipe")), "seed": None}:
         return None
     index = seeds.index(seed)
-    from ftbench.tasks import known_metrics
 
     differences = []
     for metric in [m.name for m in known_metrics().values() if m.quality]:
@@ -396,8 +350,6 @@ def check_floors(result: CaseResult, job: Job) -> list[str]:
 
     Floors say nothing about random weights, and are dropped when options change the recipe.
     """
-    from ftbench.tasks import known_metrics
-
     if not result.accuracy_meaningful or job.floors_off:
         return []
     known = known_metrics()

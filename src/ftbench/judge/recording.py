@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ftbench.judge.baselines import entry_from_results
+
 if TYPE_CHECKING:
     from ftbench.config.profiles import Job
     from ftbench.core.record import CaseResult
@@ -28,8 +30,6 @@ class BaselineRecorder:
     def stage(
         self, hardware_id: str, profile: str, case_id: str, results: list[CaseResult], job: Job
     ) -> None:
-        from ftbench.judge.baselines import entry_from_results
-
         entry = entry_from_results(results, job)
         self.staged.setdefault((hardware_id, profile), {})[case_id] = entry
 

@@ -1,11 +1,13 @@
 """How a case's throughput is judged: relative to the device, and never on a busy device.
 
-`Case._gate` hands its values here before gating (`judge_throughput`):
+    from ftbench.judge.throughput import judge_throughput
+    values, notes = judge_throughput(case_id, {"train_samples_per_second": 31.2}, entry,
+                                     last_result, policy)   # what to gate, and why
 
 - a measurement taken while other processes loaded the device (`ftbench.env.contention`) is not
-  judged: the case waits for the device to go quiet (`--ftb-busy-wait`) and measures again; if
-  it stays busy the outcome is "not gated: device busy (...)", or a DeviceBusyError with
-  `--ftb-strict`;
+  judged: the case (`ftbench.plugin.case`) first waits for the device to go quiet
+  (`--ftb-busy-wait`) and measures again; if the last measurement is still busy the outcome is
+  "not gated: device busy (...)", or a DeviceBusyError with `--ftb-strict`;
 - where the baseline entry has a rate's machine-relative twin (`train_samples_per_probe`:
   samples/s over the device probe's score; likewise GRPO's `generation_tokens_per_probe`), the
   twin is gated instead of the raw rate, so a faster or slower host of the same hardware id
@@ -19,10 +21,13 @@ from typing import TYPE_CHECKING, Any
 from ftbench.core.errors import DeviceBusyError
 from ftbench.core.measures import PER_PROBE, PER_SECOND, probe_twin_name
 from ftbench.core.record import contention_of, is_busy
+from ftbench.env.contention import describe
+from ftbench.tasks import known_metrics
 
 if TYPE_CHECKING:
+    from ftbench.config.build import GatePolicy
     from ftbench.core.record import CaseResult
-    from ftbench.plugin.case import Case
+    from ftbench.judge.baselines import Verdict
 
 RAW = "train_samples_per_second"
 
@@ -30,8 +35,6 @@ RAW = "train_samples_per_second"
 def is_timed(metric: str) -> bool:
     """A throughput figure: measured over timed steps, so a busy device makes it meaningless
     (samples/s, or GRPO's generation and optimizer tokens/s, and their per-probe twins)."""
-    from ftbench.tasks import known_metrics
-
     known = known_metrics().get(metric)
     return known is not None and known.section == "throughput"
 
@@ -45,32 +48,8 @@ NO_PROBE = "raw throughput gate (this run has no probe figure)"
 
 
 def busy_message(result: CaseResult) -> str:
-    from ftbench.env.contention import describe
-
+    """`device busy (other processes used 0.9 of 2 cores)`."""
     return f"device busy ({describe(contention_of(result))})"
-
-
-def settle(case: Case) -> CaseResult | None:
-    """While the last measurement was taken on a busy device, wait for quiet and measure again,
-    within `--ftb-busy-wait` seconds. Returns the busy result when it stays busy, else None."""
-    import time
-
-    from ftbench.env.contention import wait_until_idle
-
-    limit = float(case.session.config.getoption("ftb_busy_wait"))
-    deadline = time.monotonic() + limit
-    while is_busy(case.results[-1]):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return case.results[-1]
-        case.session.progress(
-            f"{case.spec.case_id}: {busy_message(case.results[-1])} while timed; waiting up to "
-            f"{left:.0f} s for it to go quiet, then measuring again"
-        )
-        if wait_until_idle(case.spec.device, limit=left) is not None:
-            return case.results[-1]
-        case.results.append(case._measure(case.spec, fresh_model=True))
-    return None
 
 
 def timed_values(result: CaseResult, names: set[str]) -> dict[str, float]:
@@ -80,26 +59,29 @@ def timed_values(result: CaseResult, names: set[str]) -> dict[str, float]:
 
 
 def judge_throughput(
-    case: Case, values: dict[str, float], entry: dict[str, Any]
+    case_id: str,
+    values: dict[str, float],
+    entry: dict[str, Any],
+    measured: CaseResult,
+    policy: GatePolicy,
 ) -> tuple[dict[str, float], list[str]]:
-    """The values to gate and notes for the status; raises DeviceBusyError with --ftb-strict."""
+    """The values to gate and notes for the status, `measured` being the case's last
+    measurement (after any wait for a quiet device). A busy one is not judged; with
+    `policy.strict` it raises DeviceBusyError."""
     timed_names = {m for m in values if is_timed(m)}
     if not timed_names:
         return values, []
     others = {m: v for m, v in values.items() if m not in timed_names}
-    busy = settle(case)
-    if busy is not None:
-        message = busy_message(busy)
-        if case.session.config.getoption("ftb_strict"):
-            case.session.set_status(case.spec.case_id, "FAILED: device busy")
+    if is_busy(measured):
+        message = busy_message(measured)
+        if policy.strict:
             raise DeviceBusyError(
-                f"{case.spec.case_id}: {message} during the timed steps, for longer than "
+                f"{case_id}: {message} during the timed steps, for longer than "
                 f"--ftb-busy-wait; --ftb-strict fails what it can't judge"
             )
         return others, [f"not gated: {message}"]
-    # After a wait, the last measurement is the one taken on a quiet device.
-    timed = timed_values(case.results[-1], timed_names)
-    probe = ((case.results[-1].machine or {}).get("probe") or {}).get("name")
+    timed = timed_values(measured, timed_names)
+    probe = (measured.machine.get("probe") or {}).get("name")
     chosen = choose(timed, entry, probe)
     recorded = entry.get("metrics") or {}
     notes = []
@@ -139,16 +121,14 @@ def choose(
     return chosen
 
 
-def explain(verdict: Any, case: Case, entry: dict[str, Any]) -> None:
-    """Add the raw figures and both probes to a relative verdict's `how`."""
+def explain(verdict: Verdict, result: CaseResult, entry: dict[str, Any]) -> None:
+    """Add the raw figures and both probes to a relative verdict's `how` (`result`: the
+    measurement it judged)."""
     if not verdict.metric.endswith(PER_PROBE):
         return
-    from ftbench.tasks import known_metrics
-
     raw = raw_name(verdict.metric)
     label = known_metrics()[raw].column if raw in known_metrics() else raw
-    result = case.results[-1]
-    probe = (result.machine or {}).get("probe") or {}
+    probe = result.machine.get("probe") or {}
     then = entry.get("probe") or {}
     median = (entry.get("metrics") or {}).get(raw, {}).get("median")
     verdict.how += (
@@ -160,7 +140,7 @@ def explain(verdict: Any, case: Case, entry: dict[str, Any]) -> None:
     )
 
 
-def status_of(status: str, notes: list[str], verdicts: list[Any]) -> str:
+def status_of(status: str, notes: list[str], verdicts: list[Verdict]) -> str:
     """`not gated: device busy (...)` when nothing else was judged; else notes appended."""
     busy = [n for n in notes if n.startswith("not gated")]
     if busy and not verdicts:

@@ -10,8 +10,8 @@
 A task owns its data (sources, schema, checks, splits), the model class and peft task type, the
 trainer and its collator, and the metrics it reports (`ftbench.core.measures.Metric`: direction,
 default tolerance). Everything else is shared by all tasks: timing, token counting, memory,
-records, gates and reports live in the runner, `baselines` and `report`, which never ask which
-task they hold. A new task is one module here plus one bench test.
+records, gates and reports live in `ftbench.measure`, `ftbench.judge` and `ftbench.report`,
+which never ask which task they hold. A new task is one module here plus one bench test.
 
 | task   | trainer              | default data (offline)                | quality metrics          |
 | mrpc   | transformers.Trainer | GLUE MRPC                             | accuracy, F1             |
@@ -28,10 +28,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ftbench.core.errors import ConfigError
-from ftbench.core.measures import SHARED_METRICS, Metric
+from ftbench.core.measures import SHARED_METRICS, Metric, Tolerance, probe_twin_name, probe_twins
+from ftbench.stack.checkpoints import is_causal_lm, load_model, model_config
+from ftbench.stack.dataid import data_identity
+from ftbench.stack.methods import apply_method, quantization_config
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -76,6 +80,12 @@ class Task:
         missing = [p for p in self.requires if importlib.util.find_spec(p) is None]
         if missing:
             return f"task {self.name} needs {', '.join(missing)}: {self.install}"
+        return None
+
+    def checkpoint_problem(self, checkpoint: Checkpoint) -> str | None:
+        """Why this task can't train `checkpoint` (an encoder where it needs a causal LM)."""
+        if self.needs_decoder and not is_causal_lm(model_config(checkpoint)):
+            return f"checkpoint {checkpoint.spec!r} is not a causal LM; task {self.name} trains one"
         return None
 
     def case_problem(self, spec: CaseSpec) -> str | None:
@@ -137,9 +147,6 @@ class Task:
         device: str = "cpu",
     ) -> tuple[Any, float]:
         """A fresh model for a case (its seed, method, precision) and the seconds it took."""
-        from ftbench.stack.checkpoints import load_model
-        from ftbench.stack.methods import apply_method, quantization_config
-
         started = time.perf_counter()
         model = load_model(
             checkpoint,
@@ -204,8 +211,6 @@ class Task:
 
     def identity(self, source: DataSource, data: DatasetDict) -> dict[str, Any]:
         """Where the data came from and what it holds: compared with the baseline's."""
-        from ftbench.stack.dataid import data_identity
-
         return data_identity(source, data)
 
     # -- metrics ---------------------------------------------------------------------------------
@@ -228,10 +233,54 @@ def all_tasks() -> list[Task]:
 
 def known_metrics() -> dict[str, Metric]:
     """Every metric any task reports, by name; a name two tasks share has one definition."""
-    from ftbench.core.measures import probe_twins
-
     metrics: dict[str, Metric] = {}
     for task in all_tasks():
         for metric in task.all_metrics():
             metrics.setdefault(metric.name, metric)
     return {**metrics, **probe_twins(metrics)}
+
+
+# -- the gates: each metric's default tolerance, and a user's changes to them ---------------------
+
+
+def default_tolerances() -> dict[str, Tolerance]:
+    """Every task's metrics with their default gates (a name two tasks share has one)."""
+    return {name: metric.tolerance for name, metric in known_metrics().items()}
+
+
+def tolerances_with(overrides: dict[str, dict[str, Any]] | None) -> dict[str, Tolerance]:
+    """The default tolerances with per-metric fields replaced; unknown names are refused."""
+    merged = default_tolerances()
+    for metric, fields in (overrides or {}).items():
+        if metric not in merged:
+            raise ConfigError(
+                f"unknown metric {metric!r} in a tolerance; known: {', '.join(merged)}"
+            )
+        unknown = set(fields) - {"k", "min_tolerance", "relative"}
+        if unknown:
+            raise ConfigError(f"tolerance of {metric!r}: unknown field(s) {sorted(unknown)}")
+        merged[metric] = replace(merged[metric], **fields)
+    for metric in list(merged):
+        twin = probe_twin_name(metric)
+        if twin in merged and twin not in (overrides or {}):
+            merged[twin] = merged[metric]  # a rate's per-probe twin takes the rate's gate
+    return merged
+
+
+def parse_tolerance(text: str) -> dict[str, dict[str, float]]:
+    """`train_samples_per_second:15%`, `eval_accuracy:k=2,min=0.02` -> a tolerance override."""
+    metric, _, rule = text.partition(":")
+    if not rule:
+        raise ValueError(text)
+    if rule.endswith("%"):
+        fields: dict[str, float] = {"relative": float(rule[:-1]) / 100}
+    else:
+        names = {"k": "k", "min": "min_tolerance", "relative": "relative"}
+        fields = {}
+        for part in rule.split(","):
+            key, _, value = part.partition("=")
+            if key not in names or not value:
+                raise ValueError(text)
+            fields[names[key]] = float(value)
+    tolerances_with({metric: fields})  # validates the metric name
+    return {metric: fields}

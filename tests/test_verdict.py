@@ -1,0 +1,97 @@
+"""A case's verdict as pure functions of records, a baseline entry and a policy: no pytest
+config, no session, no training (`ftbench.judge.verdict`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ftbench.config.build import GatePolicy
+from ftbench.config.profiles import SMOKE
+from ftbench.core.errors import (
+    BaselineError,
+    RegressionError,
+    ReproducibilityError,
+    ReproducibilityWarning,
+)
+from ftbench.core.record import CaseResult
+from ftbench.judge import verdict
+from ftbench.judge.baselines import entry_from_results
+from ftbench.tasks import tolerances_with
+
+CASE = "throughput[minilm-l6-dynamic-cpu-fp32-full]"
+PATH = Path("results/baselines/cpu-2c/smoke.json")
+JOB = SMOKE.job("throughput")
+FINETUNE = SMOKE.job("finetune")
+POLICY = GatePolicy(tolerances=tolerances_with(SMOKE.tolerances))
+ENV = {"versions": {"torch": "2.13.0"}, "hardware_id": "cpu-2c", "device_name": "cpu"}
+
+
+def measured(
+    samples: float, accuracy: float = 0.78, seed: int = 42, busy: bool = False, lr: float = 1e-4
+) -> CaseResult:
+    return CaseResult(
+        case_id=CASE, job="throughput", profile="smoke", axes={"device": "cpu"},
+        metrics={"eval_accuracy": accuracy, "eval_f1": accuracy + 0.07},
+        throughput={"train_samples_per_second": samples}, padding={},
+        memory={"peak_bytes": 1000}, times={},
+        training={"seed": seed, "recipe": {"learning_rate": lr}}, checkpoint={},
+        environment=ENV, machine={"contention": {"busy": busy, "other_cores": 1.7, "cpu_count": 2}},
+    )  # fmt: skip
+
+
+BASE = entry_from_results([measured(30.0), measured(31.0), measured(29.0)], JOB)
+
+
+def test_no_baseline_is_said_or_required() -> None:
+    assert verdict.comparable(CASE, measured(30.0), None, PATH, POLICY) == "no baseline"
+    with pytest.raises(BaselineError, match="--ftb-require-baseline"):
+        verdict.comparable(CASE, measured(30.0), None, PATH, GatePolicy(require_baseline=True))
+    assert verdict.comparable(CASE, measured(30.0), BASE, PATH, POLICY) is None
+
+
+def test_another_recipe_is_not_gated() -> None:
+    reason = verdict.comparable(CASE, measured(30.0, lr=1e-3), BASE, PATH, POLICY)
+    assert reason.startswith("not gated: the baseline in")
+    assert "learning_rate 0.001 (baseline 0.0001)" in reason
+
+
+def test_a_slowdown_fails_and_a_quiet_remeasure_within_bounds_clears_it() -> None:
+    outcome = verdict.gate_case(CASE, [measured(20.0)], JOB, BASE, POLICY)
+    assert [v.metric for v in outcome.failed] == ["train_samples_per_second"]
+    assert outcome.timed_failure
+    failed, status = verdict.confirm(CASE, outcome, measured(29.5), JOB, BASE, POLICY)
+    assert failed == []
+    assert status == "within bounds on re-measure (first 20)"
+    failed, status = verdict.confirm(CASE, outcome, measured(21.0), JOB, BASE, POLICY)
+    assert status == "regressed"
+    assert "first measurement 20, re-measured 21" in failed[0].how
+    with pytest.raises(RegressionError, match=r"train_samples_per_second 21\.0 < bound 25\.5"):
+        verdict.raise_regression(CASE, failed, PATH, BASE, measured(21.0))
+
+
+def test_a_busy_remeasure_is_no_verdict() -> None:
+    outcome = verdict.gate_case(CASE, [measured(20.0)], JOB, BASE, POLICY)
+    failed, status = verdict.confirm(CASE, outcome, measured(10.0, busy=True), JOB, BASE, POLICY)
+    assert failed == []
+    assert status == "not gated: device busy (other processes used 1.7 of 2 cores) on re-measure"
+
+
+def test_seeds_are_averaged_before_the_gate() -> None:
+    base = entry_from_results([measured(30.0, a, s) for a, s in ((0.78, 42), (0.79, 43))], FINETUNE)
+    low = [measured(30.0, 0.70, 42), measured(30.0, 0.72, 43)]
+    outcome = verdict.gate_case(CASE, low, FINETUNE, base, POLICY)
+    assert {v.metric: v.value for v in outcome.failed}["eval_accuracy"] == pytest.approx(0.71)
+    assert outcome.status() == "within bounds"  # the status before a regression is raised
+
+
+def test_other_numbers_in_the_baseline_environment_warn_or_fail() -> None:
+    base = entry_from_results([measured(30.0, 0.78, 42)], FINETUNE)
+    same = [measured(30.0, 0.78, 42)]
+    assert verdict.repro_status(CASE, same, base, PATH, POLICY) == ""
+    moved = [measured(30.0, 0.7801, 42)]
+    with pytest.warns(ReproducibilityWarning, match="different numbers: eval_accuracy 0.7801"):
+        assert verdict.repro_status(CASE, moved, base, PATH, POLICY) == ", not reproduced"
+    with pytest.raises(ReproducibilityError):
+        verdict.repro_status(CASE, moved, base, PATH, GatePolicy(strict_repro=True))

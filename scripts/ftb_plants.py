@@ -28,11 +28,25 @@ tests/test_gates.py loads this file as the conftest of its pytester runs.
 
 import os
 import random
+import sys
 import time
+from typing import Any
 
 import ftbench.measure.callbacks
 import ftbench.stack.data
 import ftbench.stack.padding
+
+
+def plant(module: Any, name: str, replacement: Any) -> None:
+    """Replace `module.name` and every ftbench module's name for it, imported yet or not, so
+    the plant acts wherever the function is called from, like a bug in it would."""
+    original = getattr(module, name)
+    for other in list(sys.modules.values()):
+        if getattr(other, "__name__", "").startswith("ftbench") and (
+            getattr(other, name, None) is original
+        ):
+            setattr(other, name, replacement)
+
 
 LR_FACTOR = float(os.environ.get("FTB_PLANT_LR_FACTOR", "0"))
 if LR_FACTOR:
@@ -45,7 +59,7 @@ if LR_FACTOR:
         arguments.learning_rate *= LR_FACTOR
         return arguments
 
-    ftbench.measure.runner.training_arguments = scaled_arguments
+    plant(ftbench.measure.runner, "training_arguments", scaled_arguments)
 
 HOST_SPEED = float(os.environ.get("FTB_PLANT_HOST_SPEED", "1"))
 if HOST_SPEED != 1 or os.environ.get("FTB_PLANT_SLEEP"):
@@ -60,7 +74,7 @@ if HOST_SPEED != 1 or os.environ.get("FTB_PLANT_SLEEP"):
         figures = probe(*args, **kwargs)
         return {**figures, "score": 100.0 * HOST_SPEED}
 
-    ftbench.env.probe.measure_probe = planted_probe
+    plant(ftbench.env.probe, "measure_probe", planted_probe)
 
 SLEEP = float(os.environ.get("FTB_PLANT_SLEEP", "0")) / HOST_SPEED
 SLOWDOWN = float(os.environ.get("FTB_PLANT_SLOWDOWN", "0"))
@@ -89,7 +103,7 @@ if os.environ.get("FTB_PLANT_SHUFFLED_EVAL"):
         encoded["validation"] = validation
         return encoded
 
-    ftbench.stack.data.tokenize_pairs = shuffled
+    plant(ftbench.stack.data, "tokenize_pairs", shuffled)
 
 if os.environ.get("FTB_PLANT_NO_ATTENTION_MASK"):
     collator = ftbench.stack.padding.PaddingStrategy.collator
@@ -123,7 +137,7 @@ if os.environ.get("FTB_PLANT_SWAP_PREFERENCES"):
         data["train"] = data["train"].rename_columns({"chosen": "rejected", "rejected": "chosen"})
         return data
 
-    ftbench.stack.rows.load_preference_rows = swapped
+    plant(ftbench.stack.rows, "load_preference_rows", swapped)
 if os.environ.get("FTB_PLANT_NOISE_REWARD"):
     import ftbench.tasks.grpo
 
@@ -171,4 +185,4 @@ if OOM:
             kwargs["model"].register_forward_pre_hook(out_of_memory)
         return train_and_evaluate(spec, **kwargs)
 
-    ftbench.measure.runner.train_and_evaluate = oom_case
+    plant(ftbench.measure.runner, "train_and_evaluate", oom_case)

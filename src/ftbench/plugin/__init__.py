@@ -21,8 +21,14 @@ from typing import Any
 import pytest
 
 from ftbench.config.options import OPTIONS
+from ftbench.env.devices import device_problem, precision_problem
 from ftbench.plugin import interrupt
+from ftbench.plugin.junit import add_properties
 from ftbench.plugin.session import FtbSession
+from ftbench.stack.checkpoints import load_tokenizer
+from ftbench.stack.methods import method_problem
+from ftbench.stack.padding import get_strategy
+from ftbench.tasks import get_task
 
 SESSION_KEY = pytest.StashKey[FtbSession]()
 MODEL_LOAD_SECONDS = pytest.StashKey[float]()
@@ -73,12 +79,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
     # The case's numbers go into JUnit XML as properties, shown per test by CI front ends.
+    session, error = item.config.stash[SESSION_KEY], None
     try:
         return (yield)
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
-        from ftbench.plugin.junit import add_properties
-
-        add_properties(item, item.config.stash[SESSION_KEY].statuses)
+        session.called(item, error)  # the case's status, before JUnit reads it
+        add_properties(item, session.statuses)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -95,23 +104,19 @@ def ftb_session(pytestconfig: pytest.Config) -> FtbSession:
 
 @pytest.fixture(scope="session")
 def ftb_checkpoint(request: pytest.FixtureRequest, ftb_session: FtbSession) -> Any:
-    checkpoint = ftb_session.checkpoint(request.param)
+    checkpoint = ftb_session.parts.checkpoint(request.param)
     if checkpoint is None:
-        pytest.skip(ftb_session.unavailable(request.param))
+        pytest.skip(ftb_session.parts.unavailable(request.param))
     return checkpoint
 
 
 @pytest.fixture(scope="session")
 def ftb_padding(request: pytest.FixtureRequest) -> Any:
-    from ftbench.stack.padding import get_strategy
-
     return get_strategy(request.param)
 
 
 @pytest.fixture(scope="session")
 def ftb_device(request: pytest.FixtureRequest) -> str:
-    from ftbench.env.devices import device_problem
-
     problem = device_problem(request.param)
     if problem:
         pytest.skip(f"device {request.param}: {problem}")
@@ -120,8 +125,6 @@ def ftb_device(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def ftb_precision(request: pytest.FixtureRequest, ftb_device: str) -> str:
-    from ftbench.env.devices import precision_problem
-
     problem = precision_problem(ftb_device, request.param)
     if problem:
         pytest.skip(f"{request.param} on {ftb_device}: {problem}")
@@ -130,8 +133,6 @@ def ftb_precision(request: pytest.FixtureRequest, ftb_device: str) -> str:
 
 @pytest.fixture(scope="session")
 def ftb_method(request: pytest.FixtureRequest, ftb_device: str) -> str:
-    from ftbench.stack.methods import method_problem
-
     problem = method_problem(request.param, ftb_device)
     if problem:
         pytest.skip(f"{request.param} on {ftb_device}: {problem}")
@@ -146,15 +147,13 @@ def ftb_processes(request: pytest.FixtureRequest) -> int:
 
 @pytest.fixture(scope="session")
 def ftb_tokenizer(ftb_checkpoint: Any) -> Any:
-    from ftbench.stack.checkpoints import load_tokenizer
-
     return load_tokenizer(ftb_checkpoint)
 
 
 @pytest.fixture
 def ftb_job(request: pytest.FixtureRequest, ftb_session: FtbSession, ftb_checkpoint: Any) -> Any:
     job = ftb_session.job_of(request.node)
-    problem = ftb_session.task_problem(job.task, ftb_checkpoint)
+    problem = ftb_session.parts.task_problem(job.task, ftb_checkpoint)
     if problem:
         pytest.skip(problem)
     return job
@@ -172,16 +171,14 @@ def ftb_spec(
     ftb_processes: int,
 ) -> Any:
     """The case's CaseSpec: what a plain `ftbench.measure.runner.run` call would be given."""
-    from ftbench.tasks import get_task
-
     spec = ftb_session.case_spec(
         ftb_job,
-        ftb_checkpoint.spec,
-        ftb_padding.name,
-        ftb_device,
-        ftb_precision,
-        ftb_method,
-        ftb_processes,
+        checkpoint=ftb_checkpoint.spec,
+        padding=ftb_padding.name,
+        device=ftb_device,
+        precision=ftb_precision,
+        method=ftb_method,
+        processes=ftb_processes,
     )
     problem = get_task(spec.task).case_problem(spec)
     if problem:
@@ -195,13 +192,11 @@ def ftb_spec(
 @pytest.fixture
 def ftb_dataset(ftb_session: FtbSession, ftb_spec: Any, ftb_checkpoint: Any, ftb_tokenizer: Any):
     """The task's data for this tokenizer and padding; built once per session and reused."""
-    return ftb_session.encoded(ftb_spec, ftb_checkpoint, ftb_tokenizer)
+    return ftb_session.parts.encoded(ftb_spec, ftb_checkpoint, ftb_tokenizer)
 
 
 @pytest.fixture
 def ftb_collator(ftb_spec: Any, ftb_tokenizer: Any) -> Any:
-    from ftbench.tasks import get_task
-
     return get_task(ftb_spec.task).collator(ftb_spec.padding, ftb_tokenizer)
 
 
@@ -217,10 +212,9 @@ def ftb_model(
     if ftb_spec.processes > 1:  # each launched process loads its own
         yield None
         return
-    from ftbench.tasks import get_task
 
     model, seconds = get_task(ftb_spec.task).load_case_model(
-        ftb_spec, ftb_checkpoint, ftb_tokenizer, ftb_session.data(ftb_spec.task)
+        ftb_spec, ftb_checkpoint, ftb_tokenizer, ftb_session.parts.data(ftb_spec.task)
     )
     request.node.stash[MODEL_LOAD_SECONDS] = seconds
     yield model

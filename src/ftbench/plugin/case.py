@@ -1,41 +1,45 @@
 """One parametrized case inside pytest: run it (over seeds), then gate it.
 
-`Case.run()` trains and evaluates through `runner.train_and_evaluate` and records each result;
-`Case.check()` applies the profile's accuracy floors, then the baseline gates, re-measuring a
-throughput regression once before failing. The `ftb_case` fixture hands a Case to a test.
+    @pytest.mark.ftbench("finetune")
+    def test_finetune(ftb_case):
+        result = ftb_case.run()       # trains and evaluates once per seed, records each
+        ftb_case.check()              # floors, then the baseline gates; raises on a miss
+
+`Case.run()` trains through `ftbench.measure.runner.train_and_evaluate`. `Case.check()` asks
+`ftbench.judge` for every verdict; what needs the device stays here: waiting for a busy device
+to go quiet, and measuring a throughput regression once more before failing it.
 """
 
 from __future__ import annotations
 
-import warnings
+import time
 from dataclasses import dataclass, field, replace
-from statistics import fmean
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ftbench.core.errors import (
-    BaselineError,
-    RegressionError,
-    ReproducibilityError,
-    ReproducibilityWarning,
-)
+from ftbench.core.errors import RegressionError
+from ftbench.core.record import is_busy
+from ftbench.env.contention import wait_until_idle
+from ftbench.judge import verdict
+from ftbench.judge.baselines import check_floors
+from ftbench.judge.scaling import loss_ratio, note_efficiency, one_process_of, quality_verdicts
+from ftbench.judge.throughput import busy_message, is_timed
+from ftbench.measure.runner import train_and_evaluate
+from ftbench.stack.dataid import floors_off
+from ftbench.tasks import get_task, known_metrics
 
 if TYPE_CHECKING:
     from ftbench.config.profiles import Job
     from ftbench.core.record import CaseResult
     from ftbench.core.spec import CaseSpec
-
-THROUGHPUT = "train_samples_per_second"
+    from ftbench.judge.baselines import BaselineStore
+    from ftbench.plugin.settings import Settings
 
 
 class CaseHost(Protocol):
-    """What a case needs from the session that runs it (`session.FtbSession`): the case knows
-    this much of it, and nothing imports back."""
+    """What a case needs from the session that runs it (`FtbSession`): no pytest config; the
+    options were read once, into `settings` (source, gate policy, progress, baselines)."""
 
-    config: Any
-    source: Any
-    progress_every: float
-    updating_baselines: bool
-    tolerances: dict[str, Any]
+    settings: Settings
     results: list[tuple[str, CaseResult]]  # this run's, so far
 
     def seeds(self, job: Job, base: int) -> list[int]: ...
@@ -45,8 +49,7 @@ class CaseHost(Protocol):
     def progress(self, line: str) -> None: ...
     def stage_baseline(self, case: Case) -> None: ...
     def launch(self, spec: CaseSpec) -> CaseResult: ...
-    def set_status(self, case_id: str, status: str) -> None: ...
-    def baseline_location(self, device: str) -> tuple[Any, str, str]: ...
+    def baseline_location(self, device: str) -> tuple[BaselineStore, str, str]: ...
 
 
 @dataclass
@@ -57,6 +60,7 @@ class Case:
     nodeid: str
     parts: dict[str, Any] = field(repr=False)
     results: list[CaseResult] = field(default_factory=list)
+    status: str | None = None  # the gate's word on it, for the summary and JUnit
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -64,8 +68,10 @@ class Case:
         """Train and evaluate, once per seed (`--ftb-seeds`); record each; return the first."""
         if benchmark is not None and self.spec.processes > 1:
             # pytest-benchmark times rounds in this process; a launched case trains elsewhere.
-            # Marked as used (its own flag), so it neither warns nor adds a row without stats.
-            benchmark._mode = f"ftbench: launched in {self.spec.processes} processes"
+            # Disabled (as --benchmark-disable does) and used once, so it neither warns that
+            # it went unused nor adds a row without statistics.
+            benchmark.disabled = True
+            benchmark(lambda: None)
             benchmark = None
         for index, seed in enumerate(self.session.seeds(self.job, self.spec.training.seed)):
             spec = replace(self.spec, training=replace(self.spec.training, seed=seed))
@@ -74,11 +80,7 @@ class Case:
         return self.results[0]
 
     def _measure(self, spec: CaseSpec, *, fresh_model: bool, benchmark: Any = None) -> CaseResult:
-        from ftbench.measure.runner import train_and_evaluate
-
         if spec.processes > 1:  # trained in N processes under accelerate launch, not here
-            from ftbench.report.scaling import note_efficiency
-
             result = self.session.launch(spec)
             one_id = replace(spec, processes=1).case_id
             seed = spec.training.seed
@@ -93,7 +95,7 @@ class Case:
         result = train_and_evaluate(
             spec,
             report=self.session.progress,
-            progress_every=self.session.progress_every,
+            progress_every=self.session.settings.progress_every,
             benchmark=benchmark,
             **parts,
         )
@@ -107,17 +109,30 @@ class Case:
         self.session.record(self.nodeid, result)
         return result
 
-    # -- gating ----------------------------------------------------------------------------------
+    def _settle(self) -> None:
+        """While the last measurement was taken on a busy device, wait for quiet and measure
+        again, within `--ftb-busy-wait` seconds; the last measurement is then the one judged."""
+        deadline = time.monotonic() + self.session.settings.policy.busy_wait
+        while is_busy(self.results[-1]):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.session.progress(
+                f"{self.spec.case_id}: {busy_message(self.results[-1])} while timed; waiting up "
+                f"to {left:.0f} s for it to go quiet, then measuring again"
+            )
+            if wait_until_idle(self.spec.device, limit=left) is not None:
+                return
+            self.results.append(self._measure(self.spec, fresh_model=True))
 
-    def check(self) -> None:
-        """Floors first, then the baseline gates; raise a named error on a miss."""
-        from ftbench.judge.baselines import check_floors
-        from ftbench.stack.dataid import floors_off
-        from ftbench.tasks import get_task
+    # -- gating: the verdicts are `ftbench.judge`'s; waiting and re-measuring are the case's -----
 
+    def check(self) -> str:
+        """Floors first, then the baseline gates; raise a named error on a miss. Returns the
+        status the summary shows ("within bounds", "no baseline", ...), also kept in `status`."""
         job = self.job
         # A task's floors are calibrated on its default data; they say nothing about other data.
-        calibrated_on = get_task(self.spec.task).calibrated_on(self.session.source)
+        calibrated_on = get_task(self.spec.task).calibrated_on(self.session.settings.source)
         off = floors_off(self.results[0].data, calibrated_on)
         if off and job.floors_off is None and (job.floors or job.lora.floors):
             job = replace(job, floors={}, lora=replace(job.lora, floors={}), floors_off=off)
@@ -126,17 +141,16 @@ class Case:
             check_floors(result, job)
         if self.spec.processes > 1:
             self._check_against_one_process()
-        if self.session.updating_baselines:
+        if self.session.settings.updating_baselines:
             self.session.stage_baseline(self)
-            return
-        self.session.set_status(self.spec.case_id, self._gate())
+            self.status = "staged for update"
+        else:
+            self.status = self._gate()
+        return self.status
 
     def _check_against_one_process(self) -> None:
         """Same global batch, same steps: quality must match one process's, in this run,
         within the metric's accuracy gate (σ from the one-process baseline, if any)."""
-        from ftbench.report.scaling import loss_ratio, one_process_of, quality_verdicts
-        from ftbench.tasks import known_metrics
-
         known = known_metrics()
         quality = [m for m in self.job.gates if m in known and known[m].quality]
         ran = [r for _, r in self.session.results]
@@ -144,6 +158,7 @@ class Case:
         store, hardware_id, profile = self.session.baseline_location(self.spec.device)
         entry = store.entry(hardware_id, profile, one_id) or {}
         std = {m: s.get("std", 0.0) for m, s in (entry.get("metrics") or {}).items()}
+        tolerances = self.session.settings.policy.tolerances
         failed = []
         for result in self.results:
             one = one_process_of(result, ran)
@@ -156,7 +171,7 @@ class Case:
                     f"eval_loss is {ratio:.2f}x the one-process case's: the loss is scaled "
                     "differently in several processes (Trainer's average_tokens_across_devices)"
                 )
-            verdicts = quality_verdicts(result, one, quality, self.session.tolerances, std)
+            verdicts = quality_verdicts(result, one, quality, tolerances, std)
             failed += [v for v in verdicts if not v.passed]
             if verdicts:
                 result.notes.append(
@@ -168,109 +183,30 @@ class Case:
             raise RegressionError("\n".join(lines + [f"  {v.describe()}" for v in failed]))
 
     def _gate(self) -> str:
-        from ftbench.judge.baselines import (
-            gate,
-            recipe_differences,
-            regression_message,
-            repro_differences,
-        )
-        from ftbench.judge.throughput import explain, is_timed, judge_throughput, status_of
-        from ftbench.stack.dataid import data_difference
-
+        case_id, policy = self.spec.case_id, self.session.settings.policy
         store, hardware_id, profile = self.session.baseline_location(self.spec.device)
-        entry = store.entry(hardware_id, profile, self.spec.case_id)
+        entry = store.entry(hardware_id, profile, case_id)
         path = store.path(hardware_id, profile)
-        if entry is None:
-            if self.session.config.getoption("ftb_require_baseline"):
-                raise BaselineError(
-                    f"{self.spec.case_id}: no baseline in {path} (--ftb-require-baseline); "
-                    "record one with --ftb-update-baselines"
-                )
-            return "no baseline"
-        different = recipe_differences(self.results[0].training.get("recipe"), entry)
-        if different:
-            message = f"the baseline in {path} has another recipe: {'; '.join(different)}"
-            if self.session.config.getoption("ftb_require_baseline"):
-                raise BaselineError(f"{self.spec.case_id}: no comparable baseline: {message}")
-            return "not gated: " + message
-        # issue 12: never compare numbers measured on other data than the baseline's
-        other_data = data_difference(self.results[0].data, entry)
-        if other_data:
-            if self.session.config.getoption("ftb_require_baseline"):
-                raise BaselineError(f"{self.spec.case_id}: no comparable baseline: {other_data}")
-            return "not gated: " + other_data
-        tolerances = self.session.tolerances
-        values = self._values(self.results)
-        # issue 12: throughput relative to the device probe, and not judged on a busy device
-        values, notes = judge_throughput(self, values, entry)
-        verdicts = gate(self.spec.case_id, values, entry, tolerances)
-        for verdict in verdicts:
-            explain(verdict, self, entry)
-        failed = [v for v in verdicts if not v.passed]
-        status = "within bounds"
-        if any(is_timed(v.metric) for v in failed):
-            failed, status = self._remeasure(failed, entry, tolerances)
-        status = status_of(status, notes, verdicts)
-        last = self.results[-1]
-        if failed:
-            message = regression_message(self.spec.case_id, failed, path, entry, last.environment)
-            raise RegressionError(message)
-        for result in self.results:
-            differences = repro_differences(result, entry)
-            if differences:
-                message = (
-                    f"{self.spec.case_id}: same environment and seed as the baseline in {path}, "
-                    f"different numbers: {'; '.join(differences)}"
-                )
-                if self.session.config.getoption("ftb_strict_repro"):
-                    raise ReproducibilityError(message)
-                warnings.warn(ReproducibilityWarning(message), stacklevel=1)
-                status += ", not reproduced"
-        return status
-
-    def _values(self, results: list[CaseResult]) -> dict[str, float]:
-        from ftbench.judge.baselines import gated_values
-
-        per_metric: dict[str, list[float]] = {}
-        for result in results:
-            for metric, value in gated_values(result, self.job).items():
-                per_metric.setdefault(metric, []).append(value)
-        return {metric: fmean(values) for metric, values in per_metric.items()}
-
-    def _remeasure(self, failed: list, entry: dict, tolerances: dict) -> tuple[list, str]:
-        """Shared runners are noisy: confirm a throughput regression once before failing."""
-        from ftbench.core.record import is_busy
-        from ftbench.judge.baselines import gate
-        from ftbench.judge.throughput import busy_message, explain, is_timed
-
-        timed = [v for v in failed if is_timed(v.metric)]
-        first = timed[0]
-        self.session.progress(
-            f"{self.spec.case_id}: {first.describe()}; re-measuring once before failing"
-        )
-        again = self._measure(self.spec, fresh_model=True)
-        self.results.append(again)
-        others = [v for v in failed if not is_timed(v.metric)]
-        if is_busy(again):  # issue 12: a busy device's number is not a verdict on the code
-            return others, f"not gated: {busy_message(again)} on re-measure"
-        values = self._values([again])
-        retry = gate(self.spec.case_id, {v.metric: values[v.metric] for v in timed
-                                         if v.metric in values}, entry, tolerances)  # fmt: skip
-        before = {v.metric: v.value for v in timed}
-        for verdict in retry:
-            explain(verdict, self, entry)
-        # A figure the re-measure lacks (no probe score this time) is not confirmed passing.
-        unconfirmed = [v for v in timed if v.metric not in values]
-        still = [v for v in retry if not v.passed]
-        if not still and not unconfirmed:
-            return others, f"within bounds on re-measure (first {first.value:.4g})"
-        for verdict in unconfirmed:
-            verdict.how += "; the re-measure did not produce this figure"
-        for verdict in still:
-            verdict.how += (
-                f"; first measurement {before[verdict.metric]:.4g}, re-measured {verdict.value:.4g}"
+        reason = verdict.comparable(case_id, self.results[0], entry, path, policy)
+        if reason is not None:
+            return reason
+        if any(is_timed(m) for m in self.job.gates):
+            self._settle()  # issue 12: a busy device's throughput is measured again, if it can
+        outcome = verdict.gate_case(case_id, self.results, self.job, entry, policy)
+        failed, status = outcome.failed, "within bounds"
+        if outcome.timed_failure:  # shared runners are noisy: confirm once before failing
+            first = next(v for v in failed if is_timed(v.metric))
+            self.session.progress(
+                f"{case_id}: {first.describe()}; re-measuring once before failing"
             )
-        return [*others, *still, *unconfirmed], "regressed"
+            self.results.append(self._measure(self.spec, fresh_model=True))
+            failed, status = verdict.confirm(
+                case_id, outcome, self.results[-1], self.job, entry, policy
+            )
+        verdict.raise_regression(case_id, failed, path, entry, self.results[-1])
+        return outcome.status(status) + verdict.repro_status(
+            case_id, self.results, entry, path, policy
+        )
 
 
 def _release(model: Any, device: str) -> None:

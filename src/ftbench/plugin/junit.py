@@ -31,7 +31,7 @@ def case_properties(result: CaseResult) -> list[tuple[str, Any]]:
         ("train_tokens_per_second", _round(t.get("train_tokens_per_second"))),
         ("padding_efficiency", _round(padding.get("efficiency"))),
         ("peak_memory_mib", _round((memory.get("peak_bytes") or 0) / 2**20) or None),
-        ("mfu", _round((result.utilisation or {}).get("mfu"))),
+        ("mfu", _round(result.utilisation.get("mfu"))),
     ]
     if result.accuracy_meaningful:
         values += [

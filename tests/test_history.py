@@ -53,7 +53,7 @@ def runs(tmp_path: Path) -> Path:
 
 
 def test_rows_follow_dates_and_carry_the_gates_band(runs: Path) -> None:
-    from ftbench.report.tables import load_runs
+    from ftbench.core.record import load_runs
 
     results, _ = load_runs([runs])
     rows = history_rows(results, baselines_dir=runs.parent / "baselines")
@@ -94,8 +94,8 @@ def test_history_without_baselines_or_matches(runs: Path, tmp_path: Path, capsys
 
 
 def test_order_by_commit_falls_back_to_dates_outside_git(runs: Path) -> None:
+    from ftbench.core.record import load_runs
     from ftbench.report.history import run_order
-    from ftbench.report.tables import load_runs
 
     results, _ = load_runs([runs])
     later_first = [replace(r, created_at="2026-12-01") if r.run_id == "r1" else r for r in results]

@@ -317,13 +317,14 @@ def test_report_over_remeasures_failures_missing_static_and_old_records(
 
 
 def load_all(*directories: Path) -> list[CaseResult]:
-    from ftbench.report.tables import load_runs
+    from ftbench.core.record import load_runs
 
     return load_runs(list(directories))[0]
 
 
 def test_rollout_rows_split_generation_from_the_optimizer_step(tmp_path: Path) -> None:
-    from ftbench.report.tables import markdown_report, quality_summary, rollout_table
+    from ftbench.report.sections import markdown_report
+    from ftbench.report.tables import quality_summary, rollout_table
 
     result = _result("dynamic", job="grpo")
     result.axes["task"] = "grpo"

@@ -8,16 +8,15 @@ import pytest
 
 from ftbench.core.record import CaseResult
 from ftbench.env.distributed import merge_contention, merge_windows
-from ftbench.judge.baselines import tolerances_with
-from ftbench.report.scaling import (
+from ftbench.judge.scaling import (
     efficiency,
-    format_scaling_table,
     loss_ratio,
     note_efficiency,
     one_process_of,
     quality_verdicts,
-    scaling_rows,
 )
+from ftbench.report.scaling import scaling_rows, scaling_sections
+from ftbench.tasks import tolerances_with
 
 
 def window(seconds: list[float], samples: int, real: int) -> dict:
@@ -107,7 +106,8 @@ def test_the_scaling_table_reads_like_the_issue() -> None:
     assert two["tokens/s per process"] == pytest.approx(600.0)
     assert two["efficiency"] == pytest.approx(0.75)
     assert two["vs 1 process"] == "-0.0100"
-    text = format_scaling_table(__import__("pandas").DataFrame(rows))
+    blocks = scaling_sections(__import__("pandas").DataFrame(rows))
+    text = "\n".join(f"{title}\n{block.to_string(index=False)}" for title, block in blocks)
     assert "efficiency" in text
     assert "75%" in text
     assert "gloo" in text

@@ -4,6 +4,7 @@ ftbench run --padding dynamic --data-dir ../shared/data/glue     # one case, no 
 ftbench compare A B                                              # B against A, gated
 ftbench report RUN_DIR [RUN_DIR ...] --out DIR                   # tables and charts
 ftbench history results/runs --metric train_samples_per_second   # a metric over runs
+ftbench options > docs/options.md                                # every option, as markdown
 """
 
 from __future__ import annotations
@@ -12,10 +13,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from ftbench.cli import run
+from ftbench.config.options import options_markdown
+from ftbench.core.errors import FtbenchError
+from ftbench.core.record import load_runs
+from ftbench.report import compare
+from ftbench.report.history import format_history, history_rows, history_table, write_history
+from ftbench.report.sections import markdown_report, sections, text, write_report
+
 
 def build_parser() -> argparse.ArgumentParser:
-    from ftbench.cli import run
-    from ftbench.report import compare
 
     parser = argparse.ArgumentParser(prog="ftbench", description="Fine-tuning benchmarks.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -48,12 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--order", choices=("date", "commit"), default="date")
     history.add_argument("--baselines", type=Path, default=Path("results/baselines"))
     history.add_argument("--out", type=Path, default=Path("results/reports/history"))
+    commands.add_parser("options", help="every option as a markdown table (docs/options.md)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ftbench.cli import run
-    from ftbench.report import compare
 
     args = build_parser().parse_args(argv)
     if args.command == "run":
@@ -62,21 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         return compare.main(args=args)
     if args.command == "history":
         return history_main(args)
+    if args.command == "options":
+        print(options_markdown(), end="")
+        return 0
     return report_main(args.runs, args.out, args.summary)
 
 
 def report_main(runs: list[Path], out: Path, summary: Path | None = None) -> int:
-    from ftbench.core.errors import FtbenchError
-    from ftbench.report.tables import (
-        format_hardware_table,
-        format_padding_table,
-        hardware_table,
-        load_runs,
-        markdown_report,
-        padding_table,
-        write_report,
-    )
-
     try:
         results, notes = load_runs(runs)
     except FtbenchError as exc:
@@ -84,18 +82,7 @@ def report_main(runs: list[Path], out: Path, summary: Path | None = None) -> int
         return 2
     for note in notes:
         print(f"ftbench report: {note}", file=sys.stderr)
-    print(format_padding_table(padding_table(results)))
-    hardware = hardware_table(results)
-    if not hardware.empty:
-        print()
-        print(format_hardware_table(hardware).to_string(index=False))
-    from ftbench.report.scaling import SCALING_NOTE, format_scaling_table, scaling_table
-
-    scaling = scaling_table(results)
-    if not scaling.empty:
-        print()
-        print(f"processes (scaling): {SCALING_NOTE}")
-        print(format_scaling_table(scaling))
+    print(text(sections(results)))
     try:
         written = write_report(results, out)
     except OSError as exc:
@@ -116,10 +103,6 @@ def report_main(runs: list[Path], out: Path, summary: Path | None = None) -> int
 
 
 def history_main(args: argparse.Namespace) -> int:
-    from ftbench.core.errors import FtbenchError
-    from ftbench.report.history import format_history, history_rows, history_table, write_history
-    from ftbench.report.tables import load_runs
-
     try:
         results, notes = load_runs(args.runs)
     except FtbenchError as exc:

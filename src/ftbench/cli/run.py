@@ -5,11 +5,11 @@
     ftbench run --job sft --data-dir ../shared/data --max-steps 6
     ftbench run --processes 2 --padding dynamic --data-dir ../shared/data    # accelerate launch
 
-Options are pytest's `--ftb-*` options without the prefix (one table, `ftbench.config.options`); those
-not given come from the profile's job (default: smoke's). One record is written under
+Options are pytest's `--ftb-*` options without the prefix (one table, `ftbench.config.options`);
+those not given come from the profile's job (default: smoke's). One record is written under
 --results-dir/runs/<run>/ and its path printed. With `--processes N` (N > 1) this command
-launches itself under `accelerate launch` (ftbench.measure.launch): each process gets the case's spec
-(`--case-spec`), and rank 0 writes the record with every rank's timings.
+launches itself under `accelerate launch` (ftbench.measure.launch): each process gets the
+case's spec (`--case-spec`), and rank 0 writes the record with every rank's timings.
 """
 
 from __future__ import annotations
@@ -17,15 +17,31 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ftbench.config.build import case_spec, data_source
 from ftbench.config.options import OPTIONS, overrides_from
+from ftbench.config.profiles import apply_overrides, get_profile
 from ftbench.core.errors import ConfigError, FtbenchError
+from ftbench.core.files import write_json_atomic
+from ftbench.core.record import RunStore
+from ftbench.core.spec import CaseSpec
+from ftbench.env.devices import device_problem, precision_problem
+from ftbench.env.distributed import world
+from ftbench.measure.launch import (
+    DATA_OPTIONS,
+    launch_case,
+    option_args,
+    processes_problem,
+    read_spec,
+)
+from ftbench.measure.runner import run
+from ftbench.stack.methods import method_problem
+from ftbench.tasks import get_task
 
 if TYPE_CHECKING:
-    from ftbench.core.record import CaseResult
     from ftbench.core.spec import CaseSpec
-    from ftbench.stack.data import DataSource
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,8 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             kwargs.update(type=str, default="throughput")
         parser.add_argument(f"--{option.name}", dest=option.dest, **kwargs)
     parser.add_argument("--json", action="store_true", help="print the whole record as JSON")
-    # What a launcher's parent (ftbench.measure.launch) hands each process: the case, and where rank 0
-    # writes its record. Not options of the table: a user never types them.
+    # What a launcher's parent (ftbench.measure.launch) hands each process: the case, and
+    # where rank 0 writes its record. Not options of the table: a user never types them.
     parser.add_argument("--case-spec", metavar="FILE", help=argparse.SUPPRESS)
     parser.add_argument("--record", metavar="FILE", help=argparse.SUPPRESS)
 
@@ -72,26 +88,18 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
 
 def _run(args: argparse.Namespace):
     """(result, record path); (None, None) where this process keeps no record."""
-    from ftbench.core.files import write_json_atomic
-    from ftbench.core.record import RunStore
-    from ftbench.env.distributed import world
-
     if args.case_spec:  # one process of a launched case (ftbench.measure.launch)
-        from ftbench.measure.launch import read_spec
-
         spec = read_spec(args.case_spec)
         rank, size = world()
         if size != spec.processes:
             raise ConfigError(f"{spec.case_id}: launched as {size} processes, not {spec.processes}")
-        result = run(spec, _source(args), report=_report if rank == 0 else None,
+        result = run(spec, data_source(_option(args)), report=_report if rank == 0 else None,
                      show_progress_bar=False)  # fmt: skip
         if rank != 0 or not args.record:  # only rank 0 writes, with every rank's timings
             return None, None
         return result, write_json_atomic(args.record, result.to_record())
     spec = _spec(args)
     if spec.processes > 1:  # the parent: launch this same case in N processes
-        from ftbench.measure.launch import DATA_OPTIONS, launch_case, option_args, processes_problem
-
         problem = processes_problem(
             spec.processes, spec.device, spec.training.batch_size, args.ftb_accelerate_config
         )
@@ -99,16 +107,21 @@ def _run(args: argparse.Namespace):
             raise ConfigError(f"--processes {spec.processes}: {problem}")
         result = launch_case(
             spec,
-            option_args(lambda dest: getattr(args, dest, None), DATA_OPTIONS),
+            option_args(_option(args), DATA_OPTIONS),
             config_file=args.ftb_accelerate_config,
             timeout=args.ftb_launch_timeout,
             echo=_report,
         )
     else:
-        result = run(spec, _source(args), report=_report, show_progress_bar=False)
+        result = run(spec, data_source(_option(args)), report=_report, show_progress_bar=False)
     if result is None:  # another machine's rank 0 keeps the record
         return None, None
     return result, RunStore.create(args.ftb_results_dir).write(result)
+
+
+def _option(args: argparse.Namespace) -> Callable[[str], Any]:
+    """An option's value by its dest, as `config.getoption` gives it under pytest."""
+    return lambda dest: getattr(args, dest, None)
 
 
 def _report(line: str) -> None:
@@ -117,30 +130,19 @@ def _report(line: str) -> None:
 
 def _spec(args: argparse.Namespace) -> CaseSpec:
     """The one case the options select: the first value of each axis, the profile's job."""
-    from ftbench.config.profiles import apply_overrides, get_profile
-    from ftbench.core.spec import CaseSpec
-    from ftbench.env.devices import device_problem, precision_problem
-    from ftbench.stack.methods import method_problem
-    from ftbench.tasks import get_task
-
-    overrides = overrides_from(lambda dest: getattr(args, dest, None))
+    overrides = overrides_from(_option(args))
     one = {k: overrides.pop(k) for k in ("checkpoints", "paddings", "devices", "precisions",
                                          "methods", "jobs", "processes")}  # fmt: skip
     profile = apply_overrides(get_profile(args.ftb_profile), **overrides)
     job = profile.job(one["jobs"] or "throughput")
-    method = (one["methods"] or job.methods)[0]
-    spec = CaseSpec(
-        job=job.name,
+    spec = case_spec(
+        job,
+        profile,
         checkpoint=(one["checkpoints"] or job.checkpoints)[0],
         padding=(one["paddings"] or job.paddings)[0],
         device=(one["devices"] or job.devices)[0],
         precision=(one["precisions"] or job.precisions)[0],
-        method=method,
-        training=job.training_for(method),
-        profile=profile.name,
-        max_length=job.max_length or profile.max_length,
-        lora=job.lora if method != "full" else None,
-        task=job.task,
+        method=(one["methods"] or job.methods)[0],
         processes=(one["processes"] or job.processes)[0],
     )
     problem = (
@@ -158,31 +160,6 @@ def _spec(args: argparse.Namespace) -> CaseSpec:
             + ", ".join(get_task(spec.task).paddings)
         )
     return spec
-
-
-def _source(args: argparse.Namespace) -> DataSource:
-    from ftbench.stack.data import DataSource
-
-    option = vars(args)
-    return DataSource(
-        data_dir=option["ftb_data_dir"],
-        train_file=option["ftb_train_file"],
-        validation_file=option["ftb_validation_file"],
-        test_file=option["ftb_test_file"],
-        text_columns=tuple(option["ftb_text_columns"]),
-        label_column=option["ftb_label_column"],
-        prompt_column=option["ftb_prompt_column"],
-        completion_column=option["ftb_completion_column"],
-        chosen_column=option["ftb_chosen_column"],
-        rejected_column=option["ftb_rejected_column"],
-        preference_data=option["ftb_preference_data"],
-    )
-
-
-def run(spec: CaseSpec, source: DataSource, **kwargs: Any) -> CaseResult:
-    from ftbench.measure.runner import run as run_case
-
-    return run_case(spec, source, **kwargs)
 
 
 if __name__ == "__main__":

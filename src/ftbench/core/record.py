@@ -37,6 +37,13 @@ def _upgrade_v1(record: dict[str, Any]) -> dict[str, Any]:
 UPGRADES = {1: _upgrade_v1}
 
 
+# The record's sections that are always a mapping (empty where nothing was measured).
+SECTIONS = (
+    "axes", "metrics", "throughput", "padding", "memory", "times", "training", "checkpoint",
+    "environment", "utilisation", "method", "machine",
+)  # fmt: skip
+
+
 @dataclass
 class CaseResult:
     """Everything measured for one case; `to_record()` is the JSON that lands on disk."""
@@ -57,11 +64,13 @@ class CaseResult:
     # full, lora or qlora: trainable parameters, adapter size on disk, quantization
     method: dict[str, Any] = field(default_factory=dict)
     time_to_accuracy: dict[str, Any] | None = None
-    # throughput cases: the measured step-cost curve behind the padding ceiling (costcurve.py)
+    # throughput cases: the measured step-cost curve behind the padding ceiling
+    # (ftbench.measure.costcurve, ftbench.core.cost)
     cost_curve: dict[str, Any] | None = None
     accuracy_meaningful: bool = True
     run_id: str | None = None  # the run directory's name: tells runs on one machine apart
-    # The device probe around the timed window and what other processes used (ftbench.measure.machine).
+    # The device probe around the timed window and what other processes used
+    # (ftbench.measure.machine).
     machine: dict[str, Any] = field(default_factory=dict)
     # What the case trained and evaluated on: source, files' sha256, split sizes and content
     # hashes (ftbench.stack.dataid), and the rows it used after dropping those that don't fit.
@@ -69,10 +78,18 @@ class CaseResult:
     # Online RL (grpo): generation against the optimizer step, and per-step reward statistics.
     rollout: dict[str, Any] | None = None
     # Processes, world size, per-device and global batch, per-process rates, every rank's step
-    # times, and for N > 1 the launcher and its config (ftbench.env.distributed, ftbench.measure.launch).
+    # times, and for N > 1 the launcher and its config (ftbench.env.distributed,
+    # ftbench.measure.launch).
     distributed: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+    def __post_init__(self) -> None:
+        # A section an older or partial record left null reads as empty, so readers need no
+        # guard; the sections that may be absent (cost curve, data, rollout, ...) stay None.
+        for name in SECTIONS:
+            if getattr(self, name) is None:
+                setattr(self, name, {})
 
     def to_record(self) -> dict[str, Any]:
         return {"schema_version": SCHEMA_VERSION, **asdict(self)}
@@ -157,52 +174,87 @@ class RunStore:
         return write_json_atomic(path, result.to_record())
 
 
+# -- run directories, as reports read them ---------------------------------------------------
+
+
+def run_directories(paths: list[Path]) -> list[Path]:
+    """Run directories as given, or every run directory inside a given parent (results/runs)."""
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir() and not any(path.glob("*.json")):
+            children = sorted(p for p in path.iterdir() if p.is_dir() and any(p.glob("*.json")))
+            found += children or [path]
+        else:
+            found.append(path)
+    return found
+
+
+def load_runs(directories: list[Path]) -> tuple[list[CaseResult], list[str]]:
+    results, notes = [], []
+    for directory in run_directories(directories):
+        records, skipped = read_run(Path(directory))
+        notes += skipped
+        upgraded = 0
+        for record in records:
+            try:
+                result = CaseResult.from_record(record)
+            except TypeError as exc:  # a required field missing: not a usable case record
+                notes.append(f"skipped a record of {record.get('case_id')!r} in {directory}: {exc}")
+                continue
+            upgraded += "read_from_schema_version" in record
+            result.run_id = result.run_id or Path(directory).name
+            results.append(result)
+        if upgraded:
+            notes.append(f"{directory}: {upgraded} record(s) of an older schema, read as current")
+    if not results:
+        raise FtbenchError("no records to report on")
+    return results, notes
+
+
 # -- accessors: one reading of a record's axes, older records included ---------------------------
 
 
 def task_of(result: CaseResult) -> str:
     """mrpc, sft, dpo, ...; records from before the task axis were MRPC's."""
-    return (result.axes or {}).get("task") or "mrpc"
+    return result.axes.get("task") or "mrpc"
 
 
 def method_of(result: CaseResult) -> str:
     """full, lora or qlora; records from before the method axis were full fine-tunes."""
-    return (result.axes or {}).get("method") or "full"
+    return result.axes.get("method") or "full"
 
 
 def processes_of(result: CaseResult) -> int:
     """How many processes trained a record's case (records before the axis: one)."""
-    return int(
-        (result.distributed or {}).get("processes") or (result.axes or {}).get("processes") or 1
-    )
+    return int((result.distributed or {}).get("processes") or result.axes.get("processes") or 1)
 
 
 def batches_of(result: CaseResult) -> tuple[int | None, int | None]:
     """(per-device batch, global batch)."""
     d = result.distributed or {}
-    batch = recipe_of(result).get("batch_size")
+    batch = trained_recipe(result).get("batch_size")
     return d.get("per_device_batch_size", batch), d.get("global_batch_size", batch)
 
 
 def device_label(result: CaseResult) -> str:
     """`Intel(R) Xeon(R) Processor (cpu)`: the device's name and the axis value."""
     env = result.environment or {}
-    device = (result.axes or {}).get("device")
+    device = result.axes.get("device")
     return f"{env.get('device_name') or device} ({device})"
 
 
 def seed_of(result: CaseResult) -> int | None:
-    return (result.training or {}).get("seed")
+    return result.training.get("seed")
 
 
-def recipe_of(result: CaseResult) -> dict[str, Any]:
+def trained_recipe(result: CaseResult) -> dict[str, Any]:
     """What the case trained with (`CaseSpec.recipe`); {} in records that lack it."""
-    return (result.training or {}).get("recipe") or {}
+    return result.training.get("recipe") or {}
 
 
 def contention_of(result: CaseResult) -> dict[str, Any]:
     """What other processes used while the case was timed (`ftbench.env.contention`)."""
-    return (result.machine or {}).get("contention") or {}
+    return result.machine.get("contention") or {}
 
 
 def is_busy(result: CaseResult) -> bool:

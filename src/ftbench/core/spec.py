@@ -33,7 +33,7 @@ def checkpoint_name(spec: str) -> str:
 class Training:
     epochs: float = 3.0  # passes over train; ignored when max_steps > 0
     max_steps: int = -1  # > 0: stop after this many optimizer steps (fixed-step timing)
-    batch_size: int = 32  # per device, per step
+    batch_size: int = 32  # the global batch of a step: N processes take batch_size / N each
     eval_batch_size: int = 64
     learning_rate: float = 1e-4
     weight_decay: float = 0.0

@@ -15,6 +15,10 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ftbench.core.formats import fmt_rate, fmt_share
+from ftbench.report.scaling import scaling_sections
+from ftbench.report.tables import GROUP_KEYS, group_title
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -59,8 +63,6 @@ def _save(fig: Any, title: str, path: Path, handles: Any = None, labels: Any = N
 
 
 def _groups(padding: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    from ftbench.report.tables import GROUP_KEYS, group_title
-
     return [
         (group_title(g.iloc[0]), g)
         for _, g in padding.groupby(list(GROUP_KEYS), sort=False, dropna=False)
@@ -79,8 +81,6 @@ def _gap(top: Any, bottom: Any) -> float:
 
 def throughput_chart(padding: pd.DataFrame, path: Path) -> Path:
     """Samples/s per padding strategy (median, IQR as the error bar), one facet per group."""
-    from ftbench.core.formats import fmt_rate
-
     groups = _groups(padding)
     fig, axes = _facets(len(groups))
     for ax, (title, group) in zip(axes, groups, strict=True):
@@ -179,9 +179,6 @@ def scaling_chart(scaling: pd.DataFrame, path: Path) -> Path:
     """Samples/s by number of processes against perfect scaling (N × one process), with the
     efficiency over each bar; one facet per run, device, job, checkpoint, padding, precision
     and method."""
-    from ftbench.core.formats import fmt_share
-    from ftbench.report.scaling import scaling_sections
-
     groups = [(title, scaling.loc[section.index]) for title, section in scaling_sections(scaling)]
     fig, axes = _facets(len(groups))
     handles = []

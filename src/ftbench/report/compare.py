@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ftbench.core.errors import FtbenchError
+from ftbench.core.files import write_text_atomic
+from ftbench.core.record import CaseResult, read_run
+from ftbench.judge.baselines import entry_from_results, gate, read_baseline_file
+from ftbench.tasks import parse_tolerance, tolerances_with
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,9 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_side(path: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Baseline-style entries keyed by case id, from a baseline file or a run directory."""
-    from ftbench.core.record import CaseResult, read_run
-    from ftbench.judge.baselines import entry_from_results, read_baseline_file
-
     if path.is_file():
         return read_baseline_file(path)["cases"], []
     records, skipped = read_run(path)
@@ -48,8 +49,6 @@ def compare(
 ) -> Any:
     """One row per case and metric present on both sides."""
     import pandas as pd
-
-    from ftbench.judge.baselines import gate
 
     rows = []
     for case_id in sorted(set(baseline) & set(candidate)):
@@ -76,8 +75,6 @@ def compare(
 
 
 def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
-    from ftbench.judge.baselines import parse_tolerance, tolerances_with
-
     if args is None:
         parser = argparse.ArgumentParser(prog="ftbench compare", description=__doc__)
         add_arguments(parser)
@@ -103,8 +100,6 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
     if only:
         print(f"\nin one side only: {', '.join(only)}")
     if args.csv:
-        from ftbench.core.files import write_text_atomic
-
         write_text_atomic(args.csv, table.to_csv(index=False))
     return 1 if (table["verdict"] == "REGRESSED").any() else 0
 

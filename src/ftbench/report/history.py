@@ -17,6 +17,14 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ftbench.config.profiles import PROFILES
+from ftbench.core.errors import FtbenchError
+from ftbench.core.formats import fmt_rate
+from ftbench.judge.baselines import BaselineStore, bound_for, gated_values
+from ftbench.report.charts import history_chart
+from ftbench.report.tables import fold_remeasures
+from ftbench.tasks import default_tolerances, tolerances_with
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -28,8 +36,6 @@ WATCHED = ("python", "torch", "transformers", "datasets", "accelerate", "peft")
 def metric_value(result: CaseResult, metric: str) -> float | None:
     """A gated metric by name (`train_samples_per_second`, `eval_accuracy`, ...) or a record
     field by dotted path (`throughput.train_tokens_per_second`)."""
-    from ftbench.judge.baselines import default_tolerances, gated_values
-
     if metric in default_tolerances():
         return gated_values(result).get(metric)
     value: Any = result.to_record()
@@ -79,7 +85,7 @@ def run_order(results: list[CaseResult], order: str = "date") -> list[str]:
     for r in results:
         run = r.run_id or ""
         dates[run] = min(dates.get(run, r.created_at or ""), r.created_at or "")
-        commits[run] = ((r.environment or {}).get("git") or {}).get("commit") or ""
+        commits[run] = (r.environment.get("git") or {}).get("commit") or ""
     if order == "commit":
         rank = _commit_rank()
         return sorted(dates, key=lambda run: (rank.get(commits[run], len(rank)), dates[run]))
@@ -93,8 +99,6 @@ def history_rows(
     baselines_dir: Path | str = "results/baselines",
     order: str = "date",
 ) -> list[dict[str, Any]]:
-    from ftbench.report.tables import fold_remeasures
-
     per_run_case: dict[tuple[str, str], list[CaseResult]] = {}
     for result, _ in fold_remeasures(results):
         if case and case not in result.case_id:
@@ -107,7 +111,7 @@ def history_rows(
             measured = per_run_case[(run, case_id)]
             values = [v for v in (metric_value(r, metric) for r in measured) if v is not None]
             first = measured[0]
-            git = (first.environment or {}).get("git") or {}
+            git = first.environment.get("git") or {}
             versions = _versions(first)
             value = statistics.fmean(values) if values else None
             center, bound, how = bands.band(first, metric)
@@ -147,21 +151,14 @@ class _Bands:
     """The gate's bound for a record's case from its baseline file, read once per file."""
 
     def __init__(self, root: Path) -> None:
-        from ftbench.judge.baselines import BaselineStore
-
         self.store = BaselineStore(root)
 
     def direction(self, metric: str) -> str:
-        from ftbench.judge.baselines import default_tolerances
-
         tolerance = default_tolerances().get(metric)
         return tolerance.direction if tolerance else "higher"
 
     def band(self, result: CaseResult, metric: str) -> tuple[float | None, float | None, str]:
-        from ftbench.core.errors import FtbenchError
-        from ftbench.judge.baselines import bound_for
-
-        hardware_id = (result.environment or {}).get("hardware_id")
+        hardware_id = result.environment.get("hardware_id")
         if not hardware_id or not result.profile:
             return None, None, "-"
         try:
@@ -179,9 +176,6 @@ class _Bands:
 
 def _tolerances(profile: str) -> dict[str, Any]:
     """The gate's tolerances for a profile: its own where it names them, else the defaults."""
-    from ftbench.config.profiles import PROFILES
-    from ftbench.judge.baselines import default_tolerances, tolerances_with
-
     known = PROFILES.get(profile)
     return tolerances_with(known.tolerances) if known is not None else default_tolerances()
 
@@ -193,8 +187,6 @@ def history_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def format_history(table: pd.DataFrame) -> pd.DataFrame:
-    from ftbench.core.formats import fmt_rate
-
     columns = ["case", "date", "commit", "torch", "transformers", "value", "baseline", "bound",
                "verdict", "changed"]  # fmt: skip
     shown = table[columns].copy()
@@ -204,8 +196,6 @@ def format_history(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_history(rows: list[dict[str, Any]], metric: str, out: Path) -> list[Path]:
-    from ftbench.report.charts import history_chart
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     table = history_table(rows)

@@ -1,111 +1,28 @@
-"""N processes against one: scaling efficiency and the accuracy check, from records alone.
+"""The scaling table: N processes against one, from records alone.
 
-    from ftbench.report.scaling import scaling_table, format_scaling_table
-    print(format_scaling_table(scaling_table(results)))
+    from ftbench.report.scaling import scaling_sections, scaling_table
+    for title, block in scaling_sections(scaling_table(results)):
+        print(title, block, sep="\n")
 
-A case of N processes is paired with the one-process case of the same task, checkpoint,
-padding, device, precision, method and seed *in the same run* (never another run's: the host
-and its load differ). Scaling efficiency is throughput with N ÷ (N × throughput with one).
-Both keep the job's global batch, so a fine-tune's quality should match one process's within
-the accuracy gate; `quality_verdicts` says whether it does.
+Each case of N processes beside the one-process case it is paired with in the same run
+(`ftbench.judge.scaling`, which also holds the efficiency and the quality check).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ftbench.core.record import batches_of, processes_of
+from ftbench.core.errors import ConfigError
+from ftbench.core.formats import fmt_rate, fmt_ratio, fmt_share, short_checkpoint
+from ftbench.core.record import batches_of, device_label, method_of, processes_of, task_of
+from ftbench.judge.scaling import efficiency, loss_ratio, one_process_of, pair_key
+from ftbench.report.tables import fold_remeasures
+from ftbench.tasks import get_task
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ftbench.core.measures import Tolerance
     from ftbench.core.record import CaseResult
-    from ftbench.judge.baselines import Verdict
-
-
-def _pair_key(result: CaseResult) -> tuple:
-    from ftbench.core.record import device_label, method_of, task_of
-
-    axes = result.axes or {}
-    return (
-        result.run_id,
-        device_label(result),
-        task_of(result),
-        result.job,
-        axes.get("checkpoint"),
-        axes.get("padding"),
-        axes.get("precision"),
-        method_of(result),
-        (result.training or {}).get("seed"),
-    )
-
-
-def one_process_of(result: CaseResult, results: list[CaseResult]) -> CaseResult | None:
-    """The same case in one process, in the same run (its last measurement), or None."""
-    key = _pair_key(result)
-    same = [r for r in results if processes_of(r) == 1 and _pair_key(r) == key]
-    return max(same, key=lambda r: r.created_at or "") if same else None
-
-
-def efficiency(result: CaseResult, one: CaseResult | None) -> float | None:
-    """Throughput with N ÷ (N × throughput with one)."""
-    n = processes_of(result)
-    mine = (result.throughput or {}).get("train_samples_per_second")
-    base = (one.throughput or {}).get("train_samples_per_second") if one else None
-    if not mine or not base:
-        return None
-    return mine / (n * base)
-
-
-def loss_ratio(result: CaseResult, one: CaseResult | None) -> float | None:
-    """Held-out loss with N processes ÷ with one. About 1 when the loss means the same thing;
-    transformers 5.24's Trainer multiplies a model's own mean loss by N when the model takes
-    **kwargs (BERT's classifier does), which shows here as N."""
-    mine = (result.metrics or {}).get("eval_loss")
-    theirs = (one.metrics or {}).get("eval_loss") if one else None
-    return mine / theirs if mine and theirs else None
-
-
-def note_efficiency(result: CaseResult, one: CaseResult | None) -> None:
-    """Keep the efficiency in the N-process record too, when its one-process case ran first
-    in the same run (the report recomputes it from both records either way)."""
-    if one is None:
-        return
-    result.distributed = {
-        **(result.distributed or {}),
-        "one_process_case_id": one.case_id,
-        "one_process_samples_per_second": (one.throughput or {}).get("train_samples_per_second"),
-        "scaling_efficiency": efficiency(result, one),
-    }
-
-
-def quality_verdicts(
-    result: CaseResult,
-    one: CaseResult,
-    metrics: list[str],
-    tolerances: dict[str, Tolerance],
-    baseline_std: dict[str, float] | None = None,
-) -> list[Verdict]:
-    """Each quality metric of the N-process case against the one-process value, with the
-    metric's gate: `max(k·σ, min)` in its direction, σ from the one-process baseline's seeds
-    where there is one (else the gate's minimum alone)."""
-    from ftbench.judge.baselines import gate
-
-    if not (result.accuracy_meaningful and one.accuracy_meaningful):
-        return []
-    values, entry = {}, {"metrics": {}}
-    for metric in metrics:
-        mine, theirs = (result.metrics or {}).get(metric), (one.metrics or {}).get(metric)
-        if mine is None or theirs is None or metric not in tolerances:
-            continue
-        values[metric] = float(mine)
-        std = (baseline_std or {}).get(metric, 0.0)
-        entry["metrics"][metric] = {"mean": theirs, "median": theirs, "std": std, "n": 1}
-    verdicts = gate(result.case_id, values, entry, tolerances)
-    for verdict in verdicts:
-        verdict.how = verdict.how.replace("mean", "1 process", 1).replace(", n=1", "")
-    return verdicts
 
 
 # -- the table -----------------------------------------------------------------------------------
@@ -113,14 +30,11 @@ def quality_verdicts(
 
 def scaling_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
     """One row per case and number of processes, in the groups that have N > 1."""
-    from ftbench.core.record import device_label, method_of, task_of
-    from ftbench.report.tables import fold_remeasures
-
     folded = [r for r, _ in fold_remeasures(results)]
-    wanted = {_pair_key(r) for r in folded if processes_of(r) > 1}
+    wanted = {pair_key(r) for r in folded if processes_of(r) > 1}
     rows = []
     for r in folded:
-        if _pair_key(r) not in wanted:
+        if pair_key(r) not in wanted:
             continue
         n = processes_of(r)
         one = one_process_of(r, folded) if n > 1 else r
@@ -133,11 +47,11 @@ def scaling_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
                 "device": device_label(r),
                 "task": task_of(r),
                 "job": r.job,
-                "checkpoint": (r.axes or {}).get("checkpoint") or "",
-                "padding": (r.axes or {}).get("padding") or "",
-                "precision": (r.axes or {}).get("precision") or "",
+                "checkpoint": r.axes.get("checkpoint") or "",
+                "padding": r.axes.get("padding") or "",
+                "precision": r.axes.get("precision") or "",
                 "method": method_of(r),
-                "seed": (r.training or {}).get("seed"),
+                "seed": r.training.get("seed"),
                 "processes": n,
                 "machines": d.get("machines", 1),
                 "backend": d.get("backend") or ("-" if n == 1 else "?"),
@@ -160,10 +74,6 @@ def scaling_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
 
 
 def _primary_metric(result: CaseResult) -> tuple[str, str] | None:
-    from ftbench.core.errors import ConfigError
-    from ftbench.core.record import task_of
-    from ftbench.tasks import get_task
-
     try:
         metric = get_task(task_of(result)).metrics[0]
     except (ConfigError, IndexError):
@@ -173,7 +83,7 @@ def _primary_metric(result: CaseResult) -> tuple[str, str] | None:
 
 def _quality(result: CaseResult) -> str:
     primary = _primary_metric(result)
-    value = (result.metrics or {}).get(primary[0]) if primary else None
+    value = result.metrics.get(primary[0]) if primary else None
     if not result.accuracy_meaningful or value is None:
         return "-"
     return f"{primary[1]} {value:.4f}"
@@ -183,8 +93,8 @@ def _quality_change(result: CaseResult, one: CaseResult | None) -> str:
     if one is None:
         return "no 1-process case in this run"
     primary = _primary_metric(result)
-    mine = (result.metrics or {}).get(primary[0]) if primary else None
-    theirs = (one.metrics or {}).get(primary[0]) if primary else None
+    mine = result.metrics.get(primary[0]) if primary else None
+    theirs = one.metrics.get(primary[0]) if primary else None
     if mine is None or theirs is None or not result.accuracy_meaningful:
         return "-"
     return f"{mine - theirs:+.4f}"
@@ -208,9 +118,6 @@ SCALING_NOTE = (
 def scaling_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """The scaling table for people: one block per run, device, job, checkpoint, padding,
     precision and method, rows by number of processes."""
-    from ftbench.core.formats import fmt_rate, fmt_ratio, fmt_share
-    from ftbench.report.tables import short_checkpoint
-
     if table.empty:
         return []
     rates = ("samples/s", "samples/s per process", "tokens/s", "tokens/s per process")
@@ -234,7 +141,3 @@ def scaling_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
             title += " · accelerate config " + ", ".join(sorted(configs))
         sections.append((title, group[columns]))
     return sections
-
-
-def format_scaling_table(table: pd.DataFrame) -> str:
-    return "\n\n".join(f"{t}\n{s.to_string(index=False)}" for t, s in scaling_sections(table))

@@ -19,9 +19,10 @@ without a field (older ftbench, a failed measurement) shows "-" where the field 
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ftbench.core.cost import describe, predict
+from ftbench.core.errors import ConfigError
 from ftbench.core.formats import (
     fmt_num,
     fmt_rate,
@@ -31,7 +32,16 @@ from ftbench.core.formats import (
     short_checkpoint,
     to_mib,
 )
-from ftbench.core.record import device_label, method_of, processes_of, task_of
+from ftbench.core.record import (
+    CaseResult,
+    device_label,
+    is_busy,
+    method_of,
+    processes_of,
+    task_of,
+)
+from ftbench.judge.throughput import busy_message
+from ftbench.tasks import get_task
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,21 +97,16 @@ NO_SPEEDUP = "no speedup: static padding was timed on a busy device"
 
 def busy_note(r: CaseResult) -> str:
     """'device busy (other processes used 0.9 of 2 cores)' for a measurement on a loaded device."""
-    from ftbench.core.record import is_busy
-    from ftbench.judge.throughput import busy_message
-
     return busy_message(r) if is_busy(r) else ""
 
 
 def _measurement_key(r: CaseResult) -> tuple:
-    return (r.run_id, device_label(r), r.case_id, (r.training or {}).get("seed"))
+    return (r.run_id, device_label(r), r.case_id, r.training.get("seed"))
 
 
 def measurement_notes(results: list[CaseResult]) -> list[str]:
     """For the cases table: '' for a lone measurement, 're-measured' for one that another
     replaced, 're-measure N' for later ones; 'device busy' where other processes loaded it."""
-    from ftbench.core.record import is_busy
-
     seen: dict[tuple, int] = {}
     order = sorted(range(len(results)), key=lambda i: results[i].created_at or "")
     total: dict[tuple, int] = {}
@@ -174,11 +179,11 @@ def cases_table(
                 "samples/s": fmt_num(t.get("train_samples_per_second"), 1),
                 "median (IQR)": _spread(spread),
                 "tokens/s": fmt_num(t.get("train_tokens_per_second"), 0),
-                "padding eff.": fmt_num((r.padding or {}).get("efficiency"), 3),
-                "trainable": _share((r.method or {}).get("trainable_share")),
-                "peak MiB": fmt_num(to_mib((r.memory or {}).get("peak_bytes")), 0),
-                "training +MiB": fmt_num(to_mib((r.memory or {}).get("training_growth_bytes")), 0),
-                "train s": fmt_num((r.times or {}).get("train_seconds"), 1),
+                "padding eff.": fmt_num(r.padding.get("efficiency"), 3),
+                "trainable": _share(r.method.get("trainable_share")),
+                "peak MiB": fmt_num(to_mib(r.memory.get("peak_bytes")), 0),
+                "training +MiB": fmt_num(to_mib(r.memory.get("training_growth_bytes")), 0),
+                "train s": fmt_num(r.times.get("train_seconds"), 1),
                 "timed steps": fmt_num(t.get("timed_steps"), 0),
                 "measurement": notes[i] or "-",
             }
@@ -188,9 +193,6 @@ def cases_table(
 
 def quality_summary(result: CaseResult) -> str:
     """`accuracy 0.7794, F1 0.8510`; `eval loss 1.11 (untrained 1.52)`: the task's metrics."""
-    from ftbench.core.errors import ConfigError
-    from ftbench.tasks import get_task
-
     if not result.accuracy_meaningful:
         return "-"
     try:
@@ -211,7 +213,7 @@ def quality_summary(result: CaseResult) -> str:
 def is_padding_comparison(result: CaseResult) -> bool:
     """A fixed-step case without evaluation: what the padding table compares (records that
     don't state it were made by the throughput job)."""
-    recipe = (result.training or {}).get("recipe") or {}
+    recipe = result.training.get("recipe") or {}
     return not recipe["evaluate"] if "evaluate" in recipe else result.job == "throughput"
 
 
@@ -288,9 +290,6 @@ def padding_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
 
 
 def _padding_row(r: CaseResult, note: str) -> dict[str, Any]:
-    from ftbench.core.cost import predict
-    from ftbench.core.record import is_busy
-
     t, padding, load = r.throughput or {}, r.padding or {}, r.utilisation or {}
     rates = round_rates(r)
     q1, median, q3 = _quartiles(rates) if rates else (None, None, None)
@@ -313,7 +312,7 @@ def _padding_row(r: CaseResult, note: str) -> dict[str, Any]:
         "cost-curve prediction": None,
         "ceiling": None,
         "predicted ÷ measured": None,
-        "peak MiB": to_mib((r.memory or {}).get("peak_bytes")),
+        "peak MiB": to_mib(r.memory.get("peak_bytes")),
         "MFU": load.get("mfu"),
         "MFU peak": peak_label(load.get("peak_source")),
     }
@@ -341,7 +340,8 @@ def padding_table(results: list[CaseResult]) -> pd.DataFrame:
 def group_title(row: Any) -> str:
     processes = row.get("processes", 1) if hasattr(row, "get") else 1
     return (
-        f"{row['device']} · {short_checkpoint(row['checkpoint'])} {row['precision']} {row['method']}"
+        f"{row['device']} · {short_checkpoint(row['checkpoint'])} {row['precision']} "
+        f"{row['method']}"
         + (f" · {processes} processes" if processes and processes > 1 else "")
         + f" · run {row['run'] or '-'}"
     )
@@ -386,18 +386,8 @@ def padding_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return sections
 
 
-def format_padding_table(table: pd.DataFrame) -> str:
-    """The padding tables as terminal text, a title line over each group."""
-    blocks = []
-    for title, section in padding_sections(table):
-        blocks.append(f"{title}\n{section.to_string(index=False)}")
-    return "\n\n".join(blocks)
-
-
 def cost_curves(results: list[CaseResult]) -> list[tuple[str, str]]:
     """(group, how its cost curve was measured and fitted) for each group that has one."""
-    from ftbench.core.cost import describe
-
     seen: dict[str, str] = {}
     for r in results:
         curve = r.cost_curve or {}
@@ -544,145 +534,3 @@ def _spread(spread: dict[str, float]) -> str:
     if not spread or not all(is_number(spread.get(k)) for k in ("median", "q1", "q3")):
         return "-"
     return f"{spread['median']:.1f} ({spread['q1']:.1f}-{spread['q3']:.1f})"
-
-
-# -- the report command --------------------------------------------------------------------------
-
-
-def run_directories(paths: list[Path]) -> list[Path]:
-    """Run directories as given, or every run directory inside a given parent (results/runs)."""
-    found = []
-    for path in map(Path, paths):
-        if path.is_dir() and not any(path.glob("*.json")):
-            children = sorted(p for p in path.iterdir() if p.is_dir() and any(p.glob("*.json")))
-            found += children or [path]
-        else:
-            found.append(path)
-    return found
-
-
-def load_runs(directories: list[Path]) -> tuple[list[CaseResult], list[str]]:
-    from ftbench.core.errors import FtbenchError
-    from ftbench.core.record import CaseResult, read_run
-
-    results, notes = [], []
-    for directory in run_directories(directories):
-        records, skipped = read_run(Path(directory))
-        notes += skipped
-        upgraded = 0
-        for record in records:
-            try:
-                result = CaseResult.from_record(record)
-            except TypeError as exc:  # a required field missing: not a usable case record
-                notes.append(f"skipped a record of {record.get('case_id')!r} in {directory}: {exc}")
-                continue
-            upgraded += "read_from_schema_version" in record
-            result.run_id = result.run_id or Path(directory).name
-            results.append(result)
-        if upgraded:
-            notes.append(f"{directory}: {upgraded} record(s) of an older schema, read as current")
-    if not results:
-        raise FtbenchError("no records to report on")
-    return results, notes
-
-
-def write_report(results: list[CaseResult], out: Path) -> list[Path]:
-    """Markdown, CSV and PNG charts in `out`, all made first and then moved in together."""
-    import tempfile
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".ftbench-report-", dir=out))
-    try:
-        made = _render(results, staging)
-        final = []
-        for path in made:
-            target = out / path.name
-            path.replace(target)
-            final.append(target)
-        return final
-    finally:
-        for leftover in staging.glob("*"):
-            leftover.unlink()
-        staging.rmdir()
-
-
-def markdown_report(results: list[CaseResult], charts: list[Path] = ()) -> str:
-    """The report as markdown; chart links only for the charts given (none in a CI summary)."""
-    padding = padding_table(results)
-    hardware = hardware_table(results)
-    lines = ["# ftbench report", ""]
-    sections = padding_sections(padding)
-    if sections:
-        lines += ["## Padding strategies", "", CEILING_NOTE, ""]
-        for title, section in sections:
-            lines += [f"### {title}", "", _markdown(section), ""]
-        curves = cost_curves([r for r in results if is_padding_comparison(r)])
-        if curves:
-            lines += ["Cost curves (step time at each padded length, and the fit):", ""]
-            lines += [f"- {title}: {how}" for title, how in curves] + [""]
-    if not hardware.empty:
-        lines += ["## Hardware", "", _markdown(format_hardware_table(hardware)), ""]
-    from ftbench.report.scaling import SCALING_NOTE, scaling_sections, scaling_table
-
-    scaling = scaling_sections(scaling_table(results))
-    if scaling:
-        lines += ["## Processes (scaling)", "", SCALING_NOTE, ""]
-        for title, section in scaling:
-            lines += [f"### {title}", "", _markdown(section), ""]
-    tta = time_to_accuracy_table(results)
-    if not tta.empty:
-        lines += ["## Time to accuracy", "", _markdown(tta, floatfmt=".4g"), ""]
-    rollout = rollout_table(results)
-    if not rollout.empty:
-        lines += ["## Online RL: generation against the optimizer step", "", ROLLOUT_NOTE, ""]
-        lines += [_markdown(rollout), ""]
-    cases = cases_table(results)
-    if len({r.run_id for r in results}) > 1:
-        cases.insert(1, "run", [r.run_id or "-" for r in results])
-    lines += ["## Cases", "", _markdown(cases), ""]
-    if charts:
-        lines += ["## Charts", ""] + [f"![{p.stem}]({p.name})" for p in charts] + [""]
-    return "\n".join(lines)
-
-
-def _render(results: list[CaseResult], directory: Path) -> list[Path]:
-    from ftbench.report.charts import scaling_chart, speedup_chart, throughput_chart
-    from ftbench.report.scaling import scaling_table
-
-    padding = padding_table(results)
-    scaling = scaling_table(results)
-    made = []
-    for name, table, index in (
-        ("cases", cases_table(results), False),
-        ("padding", padding, False),
-        ("scaling", scaling, False),
-        ("hardware", hardware_table(results), False),
-        ("time_to_accuracy", time_to_accuracy_table(results), False),
-        ("rollout", rollout_table(results), False),
-    ):
-        if table.empty:
-            continue
-        path = directory / f"{name}.csv"
-        table.to_csv(path, index=index)
-        made.append(path)
-    charts = []
-    if not padding.empty:
-        charts.append(throughput_chart(padding, directory / "throughput_by_padding.png"))
-        if padding["speedup"].notna().any():
-            charts.append(speedup_chart(padding, directory / "speedup_vs_ceiling.png"))
-    if not scaling.empty:
-        charts.append(scaling_chart(scaling, directory / "scaling_by_processes.png"))
-    path = directory / "report.md"
-    path.write_text(markdown_report(results, charts), encoding="utf-8")
-    return [*made, *charts, path]
-
-
-def _markdown(table: pd.DataFrame, floatfmt: str = "") -> str:
-    if table.empty:
-        return ""
-    shown = table.astype(object).where(table.notna(), "-")
-    if floatfmt:
-        return shown.to_markdown(index=False, floatfmt=floatfmt)
-    # Cells are already formatted: "8.00" stays "8.00", not the number 8.
-    return shown.to_markdown(index=False, disable_numparse=True)

@@ -11,16 +11,14 @@ from ftbench.core.errors import BaselineError, ConfigError
 from ftbench.core.record import CaseResult
 from ftbench.judge.baselines import (
     BaselineStore,
-    default_tolerances,
     entry_from_results,
     gate,
     metric_stats,
-    parse_tolerance,
     recipe_differences,
     regression_message,
     repro_differences,
-    tolerances_with,
 )
+from ftbench.tasks import default_tolerances, parse_tolerance, tolerances_with
 
 CASE = "finetune[minilm-l6-bucketed-cpu-fp32]"
 ENV = {

@@ -196,7 +196,8 @@ def test_padding_counter_on_pairs_and_eos_padding() -> None:
 
 
 def test_loss_gates_look_the_other_way() -> None:
-    from ftbench.judge.baselines import default_tolerances, gate, metric_stats
+    from ftbench.judge.baselines import gate, metric_stats
+    from ftbench.tasks import default_tolerances
 
     entry = {"metrics": {"eval_loss": metric_stats([1.00, 1.01, 0.99])}}
     tolerances = default_tolerances()

@@ -1,1 +1,3 @@
-"""config"""
+"""What a run is asked for: the option table, profiles and jobs, and a case's spec, data source
+and gate policy built once from them (`build`).
+"""

@@ -1,8 +1,13 @@
 """ftbench's options, defined once (`OPTIONS`), and their types.
 
-pytest shows each as `--ftb-NAME` (plugin.py), `python -m ftbench.cli.run` as `--NAME` (run.py), and
-the session maps each `override` onto the profile (profiles.apply_overrides). argparse calls the
-types, so a bad value becomes a usage error that names the option, before any work starts."""
+    from ftbench.config.options import OPTIONS, options_markdown
+    [o.name for o in OPTIONS]      # 'profile', 'job', 'checkpoint', ...
+    options_markdown()             # docs/options.md (`ftbench options > docs/options.md`)
+
+pytest shows each as `--ftb-NAME` (ftbench.plugin), `ftbench run` as `--NAME`
+(ftbench.cli.run), and the session maps each `override` onto the profile
+(profiles.apply_overrides). argparse calls the types, so a bad value becomes a usage error that
+names the option, before any work starts."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from typing import Any
 from ftbench.env.devices import DEVICES, PRECISIONS
 from ftbench.stack.methods import METHODS
 from ftbench.stack.padding import STRATEGIES
+from ftbench.tasks import parse_tolerance
 
 
 def list_of(kind: Callable[[str], Any], length: int | None = None) -> Callable[[str], list]:
@@ -88,8 +94,6 @@ def fraction(text: str) -> float:
 
 
 def tolerance_rule(text: str) -> dict[str, dict[str, float]]:
-    from ftbench.judge.baselines import parse_tolerance
-
     return parse_tolerance(text)
 
 
@@ -240,7 +244,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "batch-size",
-        "Train batch size per device (preference tasks: pairs).",
+        "Train batch size of a step, over all processes: with N processes each takes 1/N "
+        "(preference tasks: pairs; grpo: completions).",
         "N",
         positive_int,
         override="batch_size",
@@ -398,3 +403,29 @@ OPTIONS: tuple[Option, ...] = (
         pytest_only=True,
     ),
 )
+
+
+def options_markdown() -> str:
+    """The option table as docs/options.md: generated, so it can't fall behind the code."""
+    lines = [
+        "# Options",
+        "",
+        "<!-- Generated from ftbench.config.options by `ftbench options > docs/options.md`; "
+        "tests/test_docs.py fails when it is stale. -->",
+        "",
+        "Every option of `pytest bench/` (as `--ftb-NAME`) and of `ftbench run` (as `--NAME`; "
+        "those marked *pytest only* are not there; it runs one case, of smoke's `throughput` "
+        "job unless `--profile` and `--job` say otherwise). Axis options take comma-separated "
+        "values and override the profile's job; options that change the recipe turn its "
+        "accuracy floors off.",
+        "",
+        "| pytest | `ftbench run` | value | default | what it does |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for option in OPTIONS:
+        value = "" if option.action == "store_true" else f"`{option.metavar}`"
+        default = "" if option.default in (None, False) else f"`{option.default!r}`"
+        run = "*pytest only*" if option.pytest_only else f"`--{option.name}`"
+        text = option.help.replace("%%", "%").replace("|", "\\|").replace("<", "\\<")
+        lines.append(f"| `--ftb-{option.name}` | {run} | {value} | {default} | {text} |")
+    return "\n".join(lines) + "\n"

@@ -56,7 +56,8 @@ class Job:
     gates: tuple[str, ...] = ("eval_accuracy", "eval_f1", "peak_memory_bytes")  # vs. baselines
     task: str = "mrpc"  # what is trained: mrpc, sft, dpo, reward (ftbench.tasks)
     max_length: int | None = None  # tokens; None: the profile's
-    # 1: in pytest's process; N > 1: under accelerate launch, same global batch (ftbench.measure.launch)
+    # 1: in pytest's process; N > 1: under accelerate launch, same global batch
+    # (ftbench.measure.launch)
     processes: tuple[int, ...] = (1,)
 
     def training_for(self, method: str) -> Training:

@@ -1,1 +1,3 @@
-"""env"""
+"""The machine a case runs on: devices and the environment fingerprint, the device probe,
+contention from other processes, several processes, the Hub, out of memory.
+"""

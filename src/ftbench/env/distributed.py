@@ -13,6 +13,8 @@ import os
 import socket
 from typing import Any
 
+from ftbench.env.contention import busy_threshold
+
 
 def world() -> tuple[int, int]:
     """(rank, world size) of this process; (0, 1) outside a launcher."""
@@ -129,7 +131,6 @@ def merge_contention(ranks: list[dict[str, Any]]) -> dict[str, Any] | None:
     mine = ranks[0].get("contention")
     if not mine or len(ranks) == 1:
         return mine
-    from ftbench.env.contention import busy_threshold
 
     siblings = sum(
         (r.get("contention") or {}).get("own_cores", 0.0)

@@ -28,6 +28,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ftbench.env.devices import synchronize
+
 PROBE_SECONDS = 0.25  # per measurement; a case measures twice (before and after its window)
 # Shapes: small enough for a short probe on a 2-core CPU, large enough not to be launch-bound
 # on a GPU. (batch, tokens, width, heads)
@@ -45,8 +47,6 @@ def measure_probe(
 
 def train_step_probe(device: str, precision: str = "fp32", seconds: float = PROBE_SECONDS) -> dict:
     import torch
-
-    from ftbench.env.devices import synchronize
 
     batch, tokens, width, heads = SHAPES.get(device, SHAPES["cpu"])
     generator = torch.Generator().manual_seed(0)  # the same layer every time: a fixed workload
@@ -80,8 +80,6 @@ def train_step_probe(device: str, precision: str = "fp32", seconds: float = PROB
 
 def matmul_probe(device: str, precision: str = "fp32", seconds: float = PROBE_SECONDS) -> dict:
     import torch
-
-    from ftbench.env.devices import synchronize
 
     size = 1024 if device == "cpu" else 8192
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)

@@ -15,6 +15,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ftbench.core.cost import fit
+from ftbench.env.devices import synchronize
+from ftbench.tasks import get_task
 
 if TYPE_CHECKING:
     from ftbench.core.spec import CaseSpec
@@ -37,8 +39,6 @@ def measure_cost_curve(
     """Time training steps of `model` at each padded length; return the lengths, the fastest
     step's seconds at each, and the fit. The model trains on random tokens: hand it a fresh one."""
     import torch
-
-    from ftbench.env.devices import synchronize
 
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -100,7 +100,6 @@ def measure_for_case(
     lengths = (*(n for n in DEFAULT_LENGTHS if n < spec.max_length), spec.max_length)
     if report is not None:
         report(f"cost curve of {spec.axes_id}: timing steps at lengths {list(lengths)}")
-    from ftbench.tasks import get_task
 
     model, _ = get_task(spec.task).load_case_model(spec, checkpoint, tokenizer, data)
     try:

@@ -32,7 +32,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ftbench.config.options import OPTIONS
 from ftbench.core.errors import ConfigError, FtbenchError
+from ftbench.core.files import write_json_atomic
+from ftbench.core.record import CaseResult, read_record
+from ftbench.core.spec import CaseSpec, Lora, Training
 
 if TYPE_CHECKING:
     from ftbench.core.record import CaseResult
@@ -130,15 +134,11 @@ def config_port(config_file: str | None) -> int | None:
 
 
 def write_spec(spec: CaseSpec, path: Path) -> Path:
-    from ftbench.core.files import write_json_atomic
-
     return write_json_atomic(Path(path), asdict(spec))
 
 
 def read_spec(path: str | Path) -> CaseSpec:
     """The CaseSpec `write_spec` wrote: the child trains exactly the parent's case."""
-    from ftbench.core.spec import CaseSpec, Lora, Training
-
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     lora = data.pop("lora")
     if lora is not None:
@@ -330,8 +330,6 @@ def launch_case(
     None when this machine is not the main one of a multi-machine config (its rank 0 is
     elsewhere and writes the record there).
     """
-    from ftbench.core.record import CaseResult, read_record
-
     if config_file and not Path(config_file).is_file():
         raise ConfigError(f"--ftb-accelerate-config {config_file}: no such file")
     port = config_port(config_file)
@@ -383,8 +381,6 @@ def _main_machine(config_file: str | None) -> bool:
 def option_args(get: Callable[[str], Any], names: Sequence[str]) -> list[str]:
     """`--name value` for the options in `names` that are set: what ftbench.cli.run needs besides
     the spec (where the data is), from the one option table."""
-    from ftbench.config.options import OPTIONS
-
     args: list[str] = []
     for option in OPTIONS:
         if option.name not in names:

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 from transformers import TrainerCallback
 
 from ftbench.core.measures import probe_twin_name
+from ftbench.env.contention import DeviceWindow
+from ftbench.env.probe import combine, measure_probe
+from ftbench.tasks import known_metrics
 
 if TYPE_CHECKING:
     from ftbench.core.record import CaseResult
@@ -30,9 +33,6 @@ class MachineWatch(TrainerCallback):
         self.contention: dict[str, Any] | None = None
 
     def _open(self) -> None:
-        from ftbench.env.contention import DeviceWindow
-        from ftbench.env.probe import measure_probe
-
         self._before = measure_probe(self.device, self.precision)
         self._window = DeviceWindow(self.device)
 
@@ -45,16 +45,12 @@ class MachineWatch(TrainerCallback):
             self._open()
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        from ftbench.env.probe import measure_probe
-
         if self._window is None or self.contention is not None:
             return
         self.contention = self._window.stop()
         self._after = measure_probe(self.device, self.precision)
 
     def summary(self) -> dict[str, Any]:
-        from ftbench.env.probe import combine
-
         probe = combine(self._before, self._after) if self._before and self._after else None
         return {"probe": probe, "contention": self.contention}
 
@@ -62,8 +58,6 @@ class MachineWatch(TrainerCallback):
 def attach(result: CaseResult, watch: MachineWatch) -> CaseResult:
     """Store the watch's figures in the record; add each timed rate relative to the probe
     (samples/s, tokens/s, GRPO's generated and optimizer tokens/s)."""
-    from ftbench.tasks import known_metrics
-
     result.machine = watch.summary()
     probe = result.machine["probe"]
     if not (probe and probe["score"]):

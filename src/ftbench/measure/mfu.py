@@ -1,7 +1,7 @@
 """Throughput statistics and model FLOPs utilisation (MFU), as plain functions.
 
-    from ftbench.measure.mfu import rate_spread, utilisation
-    rate_spread([0.5, 0.4, 0.6], [32, 32, 32])    # median and quartiles of per-step samples/s
+from ftbench.measure.mfu import rate_spread, utilisation
+rate_spread([0.5, 0.4, 0.6], [32, 32, 32])    # median and quartiles of per-step samples/s
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ftbench.core.errors import CheckpointError
 from ftbench.core.spec import BUNDLED, RANDOM_SUFFIX, checkpoint_name
 from ftbench.env.hub import hub_offline_reason
+from ftbench.stack.gguf import converted_smollm2
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
@@ -126,8 +127,6 @@ def resolve_checkpoint(spec: str) -> Checkpoint:
 
 def bundled_path(alias: str) -> Path:
     if alias == "smollm2-135m":  # a GGUF file, converted once to safetensors
-        from ftbench.stack.gguf import converted_smollm2
-
         return converted_smollm2()[0]
     package = BUNDLED[alias]
     # find_spec locates the package without importing it (its import pulls sentence-transformers).
@@ -147,7 +146,6 @@ def _bundled(alias: str) -> tuple[Path, str | None]:
     one look at the GGUF, which hashes 98 MB."""
     if alias != "smollm2-135m":
         return bundled_path(alias), None
-    from ftbench.stack.gguf import converted_smollm2
 
     return converted_smollm2()
 

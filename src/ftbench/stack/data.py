@@ -130,7 +130,7 @@ def _load_glue_dir(directory: Path) -> DatasetDict:
                 continue
             raise DataError(f"{path}: file not found (GLUE's layout needs train.tsv and dev.tsv)")
         label = None if split == "test" else GLUE_LABEL_COLUMN
-        raw = _read_table(path, [*GLUE_TEXT_COLUMNS, *([label] if label else [])])
+        raw = read_table(path, [*GLUE_TEXT_COLUMNS, *([label] if label else [])])
         splits[split] = _to_pair_schema(raw, path, GLUE_TEXT_COLUMNS, label, pair_features())
     return _check_splits(
         DatasetDict(splits), {s: str(directory / GLUE_FILES[s]) for s in GLUE_FILES}
@@ -156,7 +156,7 @@ def _load_user_files(source: DataSource) -> DatasetDict:
         needed = list(source.text_columns)
         if split != "test":
             needed.append(source.label_column)
-        raw[split] = _read_table(Path(path), needed)
+        raw[split] = read_table(Path(path), needed)
     label = _class_label(raw, source.label_column, files)
     splits = {}
     for split, table in raw.items():
@@ -199,7 +199,7 @@ def _class_label(raw: dict[str, Dataset], column: str, files: dict[str, str]) ->
 # -- shared steps --------------------------------------------------------------------------------
 
 
-def _read_table(path: Path, needed: list[str]) -> Dataset:
+def read_table(path: Path, needed: list[str]) -> Dataset:
     """Read one file with `datasets` (cached), after checking it exists and has the columns."""
     from datasets import load_dataset
 

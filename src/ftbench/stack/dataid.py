@@ -21,6 +21,8 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ftbench.stack.data import GLUE_FILES, HUB_DATASET, glue_dir
+
 if TYPE_CHECKING:
     from datasets import DatasetDict
 
@@ -63,8 +65,6 @@ def content_sha256(split: Any) -> str:
 
 
 def _files(source: DataSource) -> dict[str, str]:
-    from ftbench.stack.data import GLUE_FILES, glue_dir
-
     if source.train_file or source.validation_file:
         given = {"train": source.train_file, "validation": source.validation_file}
         return {s: str(p) for s, p in {**given, "test": source.test_file}.items() if p}
@@ -86,8 +86,6 @@ def _hub_revision(pairs: DatasetDict) -> str | None:
 
 def data_identity(source: DataSource, pairs: DatasetDict) -> dict[str, Any]:
     """The identity of `pairs`, loaded from `source`."""
-    from ftbench.stack.data import HUB_DATASET
-
     files = _files(source)
     splits = {
         name: {"rows": len(split), "content_sha256": content_sha256(split)}

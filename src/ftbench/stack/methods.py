@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftbench.core.errors import AdapterError
 from ftbench.core.spec import Lora
+from ftbench.stack.checkpoints import MODEL_CLASSES
 
 if TYPE_CHECKING:
     from transformers import BitsAndBytesConfig, PretrainedConfig
@@ -142,8 +143,6 @@ def check_targets_of_config(
     """`check_targets` before any weights load: the model is built on the meta device."""
     import torch
     import transformers
-
-    from ftbench.stack.checkpoints import MODEL_CLASSES
 
     auto = getattr(transformers, MODEL_CLASSES[model_class])
     with torch.device("meta"):

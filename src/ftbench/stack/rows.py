@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftbench.core.errors import DataError
 from ftbench.env.hub import hub_offline_reason
+from ftbench.stack.data import read_table
 
 if TYPE_CHECKING:
     from datasets import Dataset, DatasetDict
@@ -139,6 +140,30 @@ def _sft_row(row: dict, prompt: str, completion: str, where: str, index: int) ->
 # -- online RL: prompt, and the answer the rewards check -------------------------------------------
 
 
+# GRPO's prompt asks for GSM8K's own answer line, which its rewards read (tasks.rewards).
+INSTRUCTION = (
+    "Think step by step, briefly. Then give the final answer on its own last line as "
+    "'#### <number>'."
+)
+
+
+def number(text: str) -> float | None:
+    """`1,234.50` -> 1234.5; None for anything that isn't a number."""
+    try:
+        return float(text.replace(",", ""))
+    except ValueError:
+        return None
+
+
+def reference_answer(solution: str) -> str:
+    """The number after GSM8K's `####` (or `A:` in its model-solution file); a text with
+    neither is taken to be the answer itself."""
+    for marker in ("####", "A:"):
+        if marker in solution:
+            return solution.rsplit(marker, 1)[1].strip().replace(",", "")
+    return solution.strip()
+
+
 def load_rl_prompts(source: DataSource) -> DatasetDict:
     """GSM8K's questions (train and test) with the reference answer, the number after `####`,
     or the user's prompt/answer files (the completion column holds the answer or a solution
@@ -147,8 +172,6 @@ def load_rl_prompts(source: DataSource) -> DatasetDict:
 
 
 def _rl_row(row: dict, prompt: str, answer: str, where: str, index: int) -> dict[str, Any]:
-    from ftbench.tasks.rewards import INSTRUCTION, number, reference_answer
-
     _require(row, (prompt, answer), where, index)
     text = row[answer].strip()
     reference = reference_answer(text)
@@ -279,9 +302,7 @@ def _user_files(source: DataSource, columns: tuple[str, ...], make: Any) -> Data
 
 
 def _read_any(path: Path) -> Dataset:
-    from ftbench.stack.data import _read_table
-
-    return _read_table(path, [])
+    return read_table(path, [])
 
 
 def _require(row: dict, columns: tuple[str, ...], where: str, index: int) -> None:

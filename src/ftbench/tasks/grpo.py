@@ -1,8 +1,9 @@
 """GRPO: online RL with TRL's GRPOTrainer on GSM8K prompts, with rewards a user can read.
 
 Each step the policy samples `num_generations` completions per prompt (transformers'
-`generate`; vLLM is not used), the rewards in `ftbench.tasks.rewards` score them (the final
-`#### <number>` right, and that line present at the end), and the policy is updated towards the
+`generate`, or vLLM colocated on CUDA with `--ftb-vllm`), the rewards in
+`ftbench.tasks.rewards` score them (the final `#### <number>` right, and that line present at
+the end), and the policy is updated towards the
 completions that beat their group's mean. Most of an online-RL step is generation, so the record
 splits the timed steps into generation (completion tokens/s) and the rest, the optimizer step
 with its loss and reward passes (tokens/s over the tokens trained). Per step it keeps the mean
@@ -21,7 +22,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ftbench.core.errors import NoLearningSignalError
 from ftbench.core.measures import Metric
+from ftbench.stack.rows import load_rl_prompts
+from ftbench.tasks import rewards
 from ftbench.tasks.lm import TrlTask
 
 if TYPE_CHECKING:
@@ -82,8 +86,6 @@ class Grpo(TrlTask):
         return None
 
     def load_data(self, source: DataSource) -> DatasetDict:
-        from ftbench.stack.rows import load_rl_prompts
-
         return load_rl_prompts(source)
 
     def calibrated_on(self, source: DataSource) -> str:
@@ -121,13 +123,12 @@ class Grpo(TrlTask):
 
     def trainer(self, spec: CaseSpec, *, model: Any, args: Any, tokenizer: Any, data: Any,
                 collator: Any, callbacks: list[Any]) -> Any:  # fmt: skip
-        from ftbench.tasks.rewards import REWARDS, checked
         from ftbench.tasks.rollout import RolloutClock
 
         clock = RolloutClock(spec.device, spec.training.timing_warmup_steps)
         trainer = self.trainer_class()(
             model=model,
-            reward_funcs=[checked(f, spec.case_id) for f in REWARDS],
+            reward_funcs=[rewards.checked(f, spec.case_id) for f in rewards.REWARDS],
             args=args,
             train_dataset=data["train"],
             eval_dataset=data["validation"],
@@ -144,7 +145,6 @@ class Grpo(TrlTask):
         self, spec: CaseSpec, trainer: Any, window: dict[str, Any], quality: dict[str, Any],
         untrained: dict[str, Any],
     ) -> dict[str, dict[str, Any]]:  # fmt: skip
-        from ftbench.core.errors import NoLearningSignalError
         from ftbench.tasks.rollout import RolloutClock
 
         clock = next(c for c in trainer.callback_handler.callbacks if isinstance(c, RolloutClock))

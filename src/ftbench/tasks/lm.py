@@ -3,8 +3,12 @@ and the trainer's config built from the case (TRL's configs extend TrainingArgum
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ftbench.core.errors import CheckpointError
+from ftbench.stack.dataid import chat_identity
+from ftbench.stack.rows import default_files, drop_rows_without_room, limit, load_preference_rows
 from ftbench.tasks import Task
 
 if TYPE_CHECKING:
@@ -40,11 +44,6 @@ class TrlTask(Task):
 
         TRL tokenizes in its trainer, so the rows stay text (chat messages) here.
         """
-        from datasets import DatasetDict
-
-        from ftbench.core.errors import CheckpointError
-        from ftbench.stack.rows import drop_rows_without_room, limit
-
         if not getattr(tokenizer, "chat_template", None):
             raise CheckpointError(
                 f"task {self.name}: the tokenizer has no chat template, and the rows are chat "
@@ -56,20 +55,15 @@ class TrlTask(Task):
             kept[split], dropped[split] = drop_rows_without_room(
                 rows, tokenizer, max_length, self.completions, whole=self.whole_rows
             )
-        encoded = DatasetDict(kept)
-        encoded.dropped = dropped  # for the record: rows dropped before training, per split
-        return encoded
+        return checked_rows()(kept, dropped)
 
     def data_summary(self, data: DatasetDict) -> dict[str, Any]:
         return {
             "used_rows": {split: len(data[split]) for split in data},
-            "dropped_without_room": getattr(data, "dropped", None),
+            "dropped_without_room": data.dropped if isinstance(data, checked_rows()) else None,
         }
 
     def identity(self, source: Any, data: DatasetDict) -> dict[str, Any]:
-        from ftbench.stack.dataid import chat_identity
-        from ftbench.stack.rows import default_files
-
         dataset = self.calibrated_on(source)
         return chat_identity(source, data, dataset, default_files(source, dataset))
 
@@ -122,9 +116,21 @@ class PairTask(TrlTask):
     rows_per_sample = 2  # chosen and rejected are concatenated into one batch
 
     def load_data(self, source: Any) -> DatasetDict:
-        from ftbench.stack.rows import load_preference_rows
-
         return load_preference_rows(source)
 
     def calibrated_on(self, source: Any) -> str:
         return "hh-rlhf" if source.preference_data == "hh-rlhf" else "gsm8k-pairs"
+
+
+@functools.cache
+def checked_rows() -> type:
+    """`CheckedRows`: a DatasetDict of the rows a TRL trainer gets, and per split how many were
+    dropped before training (the record says so). Made on first use: datasets loads slowly."""
+    from datasets import DatasetDict
+
+    class CheckedRows(DatasetDict):
+        def __init__(self, splits: dict[str, Any], dropped: dict[str, int]) -> None:
+            super().__init__(splits)
+            self.dropped = dropped
+
+    return CheckedRows

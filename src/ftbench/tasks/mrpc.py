@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ftbench.core.measures import Metric
-from ftbench.stack.padding import MRPC_STRATEGIES
+from ftbench.stack.data import load_pairs, tokenize_pairs
+from ftbench.stack.padding import MRPC_STRATEGIES, get_strategy
+from ftbench.stack.rows import limit
 from ftbench.tasks import Task
 
 if TYPE_CHECKING:
@@ -31,8 +33,6 @@ class Mrpc(Task):
     )
 
     def load_data(self, source: DataSource) -> DatasetDict:
-        from ftbench.stack.data import load_pairs
-
         return load_pairs(source)
 
     def encode(
@@ -44,10 +44,6 @@ class Mrpc(Task):
         max_length: int,
         eval_samples: int | None = None,
     ) -> DatasetDict:
-        from ftbench.stack.data import tokenize_pairs
-        from ftbench.stack.padding import get_strategy
-        from ftbench.stack.rows import limit
-
         encoded = tokenize_pairs(
             data,
             tokenizer,
@@ -58,8 +54,6 @@ class Mrpc(Task):
         return encoded
 
     def collator(self, padding: str, tokenizer: Any) -> Any:
-        from ftbench.stack.padding import get_strategy
-
         return get_strategy(padding).collator(tokenizer)
 
     def model_arguments(self, data: DatasetDict) -> dict[str, Any]:

@@ -17,29 +17,20 @@ import math
 import re
 from typing import Any
 
+from ftbench.core.errors import RewardFunctionError
+from ftbench.stack.rows import INSTRUCTION, number, reference_answer
+
+__all__ = [
+    "INSTRUCTION",
+    "REWARDS",
+    "answer_format",
+    "correct_answer",
+    "number",
+    "reference_answer",
+]
+
 # `#### 1,234.50`, `#### $72`, `#### -3`: GSM8K writes numbers with thousands separators.
 ANSWER_LINE = re.compile(r"^\s*####\s*\$?\s*(-?[\d,]*\.?\d+)\s*$", re.MULTILINE)
-INSTRUCTION = (
-    "Think step by step, briefly. Then give the final answer on its own last line as "
-    "'#### <number>'."
-)
-
-
-def number(text: str) -> float | None:
-    """`1,234.50` -> 1234.5; None for anything that isn't a number."""
-    try:
-        return float(text.replace(",", ""))
-    except ValueError:
-        return None
-
-
-def reference_answer(solution: str) -> str:
-    """The number after GSM8K's `####` (or `A:` in its model-solution file); a text with
-    neither is taken to be the answer itself."""
-    for marker in ("####", "A:"):
-        if marker in solution:
-            return solution.rsplit(marker, 1)[1].strip().replace(",", "")
-    return solution.strip()
 
 
 def final_answer(completion: str) -> float | None:
@@ -85,8 +76,6 @@ REWARDS = (correct_answer, answer_format)
 def checked(function: Any, case_id: str) -> Any:
     """`function`, with what it raises or returns wrong turned into a RewardFunctionError that
     names the case and the function (TRL names reward functions by `__name__`)."""
-    from ftbench.core.errors import RewardFunctionError
-
     name = getattr(function, "__name__", repr(function))
 
     @functools.wraps(function)

@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ftbench.core.measures import Metric
+from ftbench.stack.padding import get_strategy
+from ftbench.stack.rows import load_sft_rows
 from ftbench.tasks.lm import TrlTask
 
 if TYPE_CHECKING:
@@ -37,8 +39,6 @@ class Sft(TrlTask):
     )
 
     def load_data(self, source: DataSource) -> DatasetDict:
-        from ftbench.stack.rows import load_sft_rows
-
         return load_sft_rows(source)
 
     def calibrated_on(self, source: DataSource) -> str:
@@ -50,8 +50,6 @@ class Sft(TrlTask):
         return SFTConfig
 
     def config_arguments(self, spec: CaseSpec) -> dict[str, Any]:
-        from ftbench.stack.padding import get_strategy
-
         arguments = {
             **super().config_arguments(spec),
             **(get_strategy(spec.padding).trl or {}),

@@ -101,3 +101,55 @@ def test_order_by_commit_falls_back_to_dates_outside_git(runs: Path) -> None:
     later_first = [replace(r, created_at="2026-12-01") if r.run_id == "r1" else r for r in results]
     assert run_order(later_first, "date") == ["r2", "r3", "r1"]
     assert run_order(results, "commit") == ["r1", "r2", "r3"]  # unknown commits: by date
+
+
+def _series(values: list[float], commits: str) -> list[CaseResult]:
+    return [
+        replace(
+            _run(f"2026-11-{i + 1:02d}T10:00:00+0000", v, "2.13.0", commits[i]),
+            run_id=f"r{i + 1:02d}",
+        )
+        for i, v in enumerate(values)
+    ]
+
+
+def test_a_planted_step_is_found_at_the_run_that_made_it(runs: Path) -> None:
+    import random
+
+    from ftbench.report.steps import lasting_step, steps
+
+    rng = random.Random(0)
+    before = [10.0 + rng.gauss(0, 0.3) for _ in range(8)]
+    after = [7.5 + rng.gauss(0, 0.3) for _ in range(6)]
+    [step] = steps(before + after)
+    assert step.index == 8
+    assert step.change == pytest.approx(-0.25, abs=0.05)
+    assert lasting_step(before + after, bound=9.0, direction="higher") == step
+    # Through the history: the row of the ninth run names its commit.
+    rows = history_rows(
+        _series(before + after, "abcdefghijklmn"), baselines_dir=runs.parent / "baselines"
+    )
+    [marked] = [row for row in rows if row["step"]]
+    assert marked["run"] == "r09"
+    assert marked["commit"].startswith("iiiiiii")
+    assert marked["step"].endswith("left the band and stayed out")
+
+
+def test_noisy_flat_history_has_no_step() -> None:
+    import random
+
+    from ftbench.report.steps import lasting_step, steps
+
+    for seed in range(50):
+        rng = random.Random(seed)
+        values = [10.0 * (1 + rng.gauss(0, 0.05)) for _ in range(20)]  # 5% noise
+        assert steps(values) == [], seed
+        assert lasting_step(values, bound=8.5, direction="higher") is None
+
+
+def test_a_dip_that_recovers_is_not_a_lasting_step() -> None:
+    from ftbench.report.steps import lasting_step, steps
+
+    values = [10.0, 10.1, 9.9, 10.0, 7.0, 7.1, 6.9, 10.0, 10.1, 9.9]
+    assert [s.index for s in steps(values)] == [4, 7]
+    assert lasting_step(values, bound=9.0, direction="higher") is None

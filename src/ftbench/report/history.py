@@ -6,8 +6,10 @@
 One row per run and case: the value (re-measures folded in: the last one counts, as in the
 gate; seeds averaged), the run's date, commit, torch and transformers, what changed since the
 run before (versions, device), and the baseline the gate would use: its centre, the bound
-(`baselines.bound_for`, with the profile's tolerances) and a verdict. Written as markdown, CSV
-and a PNG with one facet per case.
+(`baselines.bound_for`, with the profile's tolerances) and a verdict. Where the value stepped
+(`ftbench.report.steps`), the run says so, and the step after which it left the band and stayed
+out is named with its commit and versions. Written as markdown, CSV and a PNG with one facet
+per case.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ftbench.core.errors import FtbenchError
 from ftbench.core.formats import fmt_rate
 from ftbench.judge.baselines import BaselineStore, bound_for, gated_values
 from ftbench.report.charts import history_chart
+from ftbench.report.steps import lasting_step, steps
 from ftbench.report.tables import fold_remeasures
 from ftbench.tasks import default_tolerances, tolerances_with
 
@@ -135,7 +138,37 @@ def history_rows(
             previous[case_id] = versions
     for row in rows:
         row["label"] = f"{row['date'][:10]} {row['commit'][:7]}".strip() or row["run"]
+    mark_steps(rows, bands.direction(metric))
     return rows
+
+
+def mark_steps(rows: list[dict[str, Any]], direction: str) -> None:
+    """Each case's steps (`ftbench.report.steps`) in its rows' "step" column; the step after
+    which the value left the gate's band and stayed out reads "left the band"."""
+    for row in rows:
+        row["step"] = ""
+    for case_id in dict.fromkeys(row["case"] for row in rows):
+        mine = [row for row in rows if row["case"] == case_id and row["value"] is not None]
+        values = [row["value"] for row in mine]
+        bounds = [row["bound"] for row in mine if row["bound"] is not None]
+        lasting = lasting_step(values, bounds[-1] if bounds else None, direction)
+        for step in steps(values):
+            text = f"step {fmt_rate(step.before)} -> {fmt_rate(step.after)} ({step.change:+.1%})"
+            if step == lasting:
+                text += ", left the band and stayed out"
+            mine[step.index]["step"] = text
+
+
+def lasting_steps(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per case that left its band for good: the run, commit and versions it did."""
+    return [
+        f"{row['case']}: {row['step']} at run {row['run']} (commit {row['commit'] or '?'}, "
+        f"torch {row['torch']}, transformers {row['transformers']}"
+        + (f"; changed: {row['changed']}" if row["changed"] else "")
+        + ")"
+        for row in rows
+        if row["step"].endswith("stayed out")
+    ]
 
 
 def _verdict(value: float | None, bound: float | None, direction: str) -> str:
@@ -188,7 +221,7 @@ def history_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 def format_history(table: pd.DataFrame) -> pd.DataFrame:
     columns = ["case", "date", "commit", "torch", "transformers", "value", "baseline", "bound",
-               "verdict", "changed"]  # fmt: skip
+               "verdict", "changed", "step"]  # fmt: skip
     shown = table[columns].copy()
     for column in ("value", "baseline", "bound"):
         shown[column] = shown[column].map(fmt_rate)
@@ -213,6 +246,7 @@ def write_history(rows: list[dict[str, Any]], metric: str, out: Path) -> list[Pa
         "",
         shown.to_markdown(index=False, disable_numparse=True),
         "",
+        *(f"- **{line}**" for line in lasting_steps(rows)),
         *(f"- {how}" for how in bounds),
         "",
         f"![{chart.stem}]({chart.name})",

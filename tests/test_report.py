@@ -171,7 +171,7 @@ def test_report_command_merges_runs_into_files(tmp_path: Path, capsys) -> None:
     ]  # fmt: skip
     assert (out / "throughput_by_padding.png").read_bytes()[:4] == b"\x89PNG"
     assert "NVIDIA H100" in (out / "report.md").read_text()
-    assert "share of ceiling" in capsys.readouterr().out
+    assert "speedup" in capsys.readouterr().out
 
 
 def test_report_bad_inputs(tmp_path: Path, capsys) -> None:
@@ -254,7 +254,10 @@ def test_report_stays_readable_over_many_runs(tmp_path: Path, runs: int, capsys)
         assert unreadable not in text
     assert "| padding   | samples/s (IQR)" in text
     assert "| static    | 8.00 (8.00-8.00)" in text  # rates to 3 significant figures
-    assert "| 2670       | 12.3% | measured CPU peak |" in text  # MiB as integers; CPU MFU
+    assert "| peak RSS MiB   | MFU (measured CPU peak)   |" in text  # what each column measured
+    assert "| 2670           | 12.3%                     |" in text  # MiB as integers; CPU MFU
+    assert "| 2670 RSS   |" in text  # the cases table names RSS per row
+    assert "static speedup" not in text  # 1.00x by definition: not a column
     assert "| static samples/s   | dynamic samples/s   |" in text  # flat headers
     assert "- AMD EPYC (cpu) · minilm-l6 fp32 full · run 2026112" in text  # the cost curve
     assert "fit a = 40.0 ms, b = 300 µs/token, c = 1000 ns/token²" in text
@@ -309,11 +312,10 @@ def test_report_over_remeasures_failures_missing_static_and_old_records(
     assert "re-measured (2 measurements" in text
     assert "| re-measure 1  |" in text  # the cases table marks the later record
     run_b = text.split("run b\n")[1].split("###")[0]
-    assert (
-        "| dynamic   | 12.5 (12.5-12.7)  | 1070       | 0.660          | -         | -    " in run_b
-    )
+    assert "| dynamic   | 12.5 (12.5-12.7)  | 1070       | 0.660          |" in run_b
+    assert "speedup" not in run_b  # no static padding in run b: nothing to compare with
     run_c = text.split("run c\n")[1].split("###")[0]
-    assert "| static    | no throughput measured | -                 | -          | -    " in run_c
+    assert "| static    | no throughput measured | -                 |" in run_c
 
 
 def load_all(*directories: Path) -> list[CaseResult]:

@@ -96,46 +96,62 @@ def throughput_chart(padding: pd.DataFrame, path: Path) -> Path:
         ax.margins(y=0.12)
         ax.set_title(_title(title), fontsize=9)
         ax.set_ylabel("train samples/s")
-        ax.tick_params(axis="x", labelrotation=20 if len(names) > 3 else 0, labelsize=8)
+        ax.tick_params(axis="x", labelsize=8)
     return _save(fig, "Training throughput by padding strategy (median, IQR over rounds)", path)
 
 
-SPEEDUP_BARS = (
-    ("speedup", "measured speedup", "tab:blue"),
-    ("padding-only prediction", "padding-only prediction", "tab:gray"),
-    ("cost-curve prediction", "cost-curve prediction", "tab:orange"),
-    ("ceiling", "ceiling (no padding, cost curve)", "tab:green"),
-)
-
-
 def speedup_chart(padding: pd.DataFrame, path: Path) -> Path:
-    """Speedup over static padding against its predictions and ceiling, one facet per group."""
+    """Each strategy's measured speedup over static padding as a bar, its ceiling (no padding
+    at all, from the cost curve) as a line over it with the share reached written on it, and
+    the two predictions as markers; one facet per group."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     groups = [(t, g) for t, g in _groups(padding) if g["speedup"].notna().any()]
     fig, axes = _facets(len(groups))
-    width = 0.8 / len(SPEEDUP_BARS)
-    handles = []
     for ax, (title, group) in zip(axes, groups, strict=True):
         names = list(group["padding"])
-        handles = []
-        for i, (column, label, color) in enumerate(SPEEDUP_BARS):
-            values = [_number(v) for v in group[column]]
-            xs = [x + (i - (len(SPEEDUP_BARS) - 1) / 2) * width for x in range(len(names))]
-            errors = None
-            if column == "speedup":  # how low the noise lets it go
-                errors = [
-                    [max(v - _number(lo), 0) if _number(lo) == _number(lo) else 0
-                     for v, lo in zip(values, group["speedup low"], strict=True)],
-                    [0] * len(values),
-                ]  # fmt: skip
-            handles.append(ax.bar(xs, values, width, yerr=errors, color=color, label=label))
-        ax.axhline(1.0, color="black", linewidth=0.7)
-        ax.set_xticks(range(len(names)), names)
-        ax.tick_params(axis="x", labelrotation=20 if len(names) > 3 else 0, labelsize=8)
+        xs = range(len(names))
+        speedups = [_number(v) for v in group["speedup"]]
+        lows = [_gap(v, lo) for v, lo in zip(speedups, group["speedup low"], strict=True)]
+        ax.bar(xs, speedups, 0.6, yerr=[lows, [0] * len(xs)], capsize=3, color="tab:blue")
+        for x, ceiling, share in zip(xs, group["ceiling"], group["share of ceiling"], strict=True):
+            if _number(ceiling) == _number(ceiling):
+                ax.hlines(_number(ceiling), x - 0.38, x + 0.38, color="black", linewidth=2)
+                ax.annotate(
+                    fmt_share(share), (x, _number(ceiling)), ha="center", va="bottom",
+                    fontsize=8, xytext=(0, 2), textcoords="offset points",
+                )  # fmt: skip
+        for offset, (column, marker, color) in zip((-0.18, 0.18), PREDICTIONS, strict=True):
+            # Beside the bar's centre, where the share is written.
+            shifted = [x + offset for x in xs]
+            ax.plot(shifted, [_number(v) for v in group[column]], marker, color=color, ms=5)
+        ax.axhline(1.0, color="gray", linewidth=0.7)
+        ax.set_xticks(list(xs), names)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.margins(y=0.15)
         ax.set_title(_title(title), fontsize=9)
         ax.set_ylabel("× static padding")
-    labels = [label for _, label, _ in SPEEDUP_BARS]
-    title = "Speedup over static padding, its predictions and ceiling"
+    handles = [
+        Patch(color="tab:blue", label="measured speedup (bar: to its noise floor)"),
+        Line2D([], [], color="black", linewidth=2, label="ceiling: no padding; % = share reached"),
+        *(
+            Line2D([], [], linestyle="", marker=marker, color=color, label=label)
+            for (_, marker, color), label in zip(
+                PREDICTIONS, ("padding-only prediction", "cost-curve prediction"), strict=True
+            )
+        ),
+    ]
+    labels = [h.get_label() for h in handles]
+    title = "Speedup over static padding: how much of the no-padding ceiling each strategy reaches"
     return _save(fig, title, path, handles, labels)
+
+
+# The predictions drawn beside a measured speedup: (column, marker, colour).
+PREDICTIONS = (
+    ("padding-only prediction", "o", "tab:gray"),
+    ("cost-curve prediction", "D", "tab:orange"),
+)
 
 
 def history_chart(history: pd.DataFrame, metric: str, path: Path) -> Path:

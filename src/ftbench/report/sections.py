@@ -24,6 +24,7 @@ from ftbench.report.tables import (
     ROLLOUT_NOTE,
     cases_table,
     cost_curves,
+    drop_empty,
     format_hardware_table,
     hardware_table,
     is_padding_comparison,
@@ -72,7 +73,7 @@ def sections(
     rollout = rollout_table(results)
     curves = cost_curves(compared)
     made = [
-        Section("cases", "Cases", "one row per measurement", cases, [("", cases)]),
+        Section("cases", "Cases", "one row per measurement", cases, [("", drop_empty(cases))]),
         Section(
             "padding",
             "Padding strategies",

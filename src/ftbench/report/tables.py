@@ -172,6 +172,7 @@ def cases_table(
         rows.append(
             {
                 "case": r.case_id,
+                "seed": fmt_num(r.training.get("seed"), 0),
                 "outcome": (outcomes[i] if outcomes else None) or "",
                 # The verdict is the last measurement's; an earlier one was not judged.
                 "baseline": (baselines[i] if baselines and not replaced[i] else None) or "-",
@@ -181,7 +182,9 @@ def cases_table(
                 "tokens/s": fmt_num(t.get("train_tokens_per_second"), 0),
                 "padding eff.": fmt_num(r.padding.get("efficiency"), 3),
                 "trainable": _share(r.method.get("trainable_share")),
-                "peak MiB": fmt_num(to_mib(r.memory.get("peak_bytes")), 0),
+                "peak MiB": " ".join(
+                    filter(None, (fmt_num(to_mib(r.memory.get("peak_bytes")), 0), memory_kind(r)))
+                ),
                 "training +MiB": fmt_num(to_mib(r.memory.get("training_growth_bytes")), 0),
                 "train s": fmt_num(r.times.get("train_seconds"), 1),
                 "timed steps": fmt_num(t.get("timed_steps"), 0),
@@ -315,6 +318,7 @@ def _padding_row(r: CaseResult, note: str) -> dict[str, Any]:
         "peak MiB": to_mib(r.memory.get("peak_bytes")),
         "MFU": load.get("mfu"),
         "MFU peak": peak_label(load.get("peak_source")),
+        "memory": memory_kind(r),
     }
     if not is_number(row["samples/s"]):
         row["note"] = row["note"] or "no throughput measured"
@@ -372,18 +376,43 @@ def padding_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
             "predicted ÷ measured": table["predicted ÷ measured"].map(fmt_share),
             "peak MiB": table["peak MiB"].map(lambda v: fmt_num(v, 0)),
             "MFU": table["MFU"].map(lambda v: fmt_share(v, 1)),
+            "predicted (padding, curve)": [
+                f"{fmt_ratio(a)}, {fmt_ratio(b)}" if is_number(a) or is_number(b) else "-"
+                for a, b in zip(
+                    table["padding-only prediction"], table["cost-curve prediction"], strict=True
+                )
+            ],
         }
     )
     columns = [
         "padding", "note", "samples/s (IQR)", "tokens/s", "padding eff.", "speedup",
-        "padding-only prediction", "cost-curve prediction", "ceiling", "share of ceiling",
-        "predicted ÷ measured", "peak MiB", "MFU", "MFU peak",
+        "predicted (padding, curve)", "ceiling", "share of ceiling", "predicted ÷ measured",
+        "peak MiB", "MFU",
     ]  # fmt: skip
     sections = []
     for _, group in shown.groupby(list(GROUP_KEYS), sort=False, dropna=False):
-        wanted = [c for c in columns if c != "note" or any(group["note"])]
-        sections.append((group_title(group.iloc[0]), group[wanted]))
+        block = drop_empty(group[columns])
+        memory = set(group["memory"]) - {""}
+        if len(memory) == 1 and "peak MiB" in block:  # RSS on a CPU, allocated on CUDA
+            block = block.rename(columns={"peak MiB": f"peak {memory.pop()} MiB"})
+        peaks = set(group["MFU peak"]) - {"-"}
+        if len(peaks) == 1 and "MFU" in block:  # one peak for the group: say it once
+            block = block.rename(columns={"MFU": f"MFU ({peaks.pop()})"})
+        sections.append((group_title(group.iloc[0]), block))
     return sections
+
+
+def drop_empty(table: pd.DataFrame) -> pd.DataFrame:
+    """Without the columns that hold nothing in any row ("", "-" or missing)."""
+    empty = [c for c in table.columns if all(v in ("", "-") or v != v for v in table[c])]
+    return table.drop(columns=empty)
+
+
+def memory_kind(result: CaseResult) -> str:
+    """What "peak" measured: process RSS on a CPU (everything in the process), CUDA's
+    allocated bytes on a GPU."""
+    kind = result.memory.get("kind") or ""
+    return "RSS" if kind.startswith("process_rss") else "CUDA" if kind.startswith("cuda") else ""
 
 
 def cost_curves(results: list[CaseResult]) -> list[tuple[str, str]]:
@@ -439,7 +468,8 @@ def hardware_table(results: list[CaseResult]) -> pd.DataFrame:
 
 
 def format_hardware_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Rates to 3 significant figures, speedups as '1.94x', MFU as a percentage."""
+    """Rates to 3 significant figures, speedups as '1.94x', MFU as a percentage; without the
+    columns that say nothing (static's speedup is 1.00x by definition; one process)."""
     shown = table.copy()
     for column in shown.columns:
         if column.endswith("samples/s"):
@@ -448,7 +478,14 @@ def format_hardware_table(table: pd.DataFrame) -> pd.DataFrame:
             shown[column] = shown[column].map(fmt_ratio)
     if "best MFU" in shown:
         shown["best MFU"] = shown["best MFU"].map(lambda v: fmt_share(v, 1))
-    return shown
+        peaks = set(shown["MFU peak"]) - {"-"}
+        if len(peaks) == 1:
+            shown = shown.drop(columns="MFU peak").rename(
+                columns={"best MFU": f"best MFU ({peaks.pop()})"}
+            )
+    if set(shown.get("processes", [])) == {1}:
+        shown = shown.drop(columns="processes")
+    return drop_empty(shown.drop(columns=["static speedup"], errors="ignore"))
 
 
 def time_to_accuracy_table(results: list[CaseResult]) -> pd.DataFrame:

@@ -8,9 +8,11 @@ nothing but PyYAML.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +116,13 @@ def test_every_ftbench_command_and_option_in_the_workflow_exists() -> None:
     assert {"report"} <= {name for name, _ in calls}
     for name, rest in calls:
         assert name in commands, f"ftbench {name}: no such command"
-        known = set(commands[name]._option_string_actions)
+        parser = commands[name]
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested:  # `ftbench baselines merge ...`: the action's own options
+            action, _, rest = rest.strip().partition(" ")
+            assert action in nested[0].choices, f"ftbench {name} {action}: no such action"
+            parser = nested[0].choices[action]
+        known = set(parser._option_string_actions)
         for option in re.findall(r"(?<!\S)--[a-z][a-z-]*", rest):
             assert option in known, f"ftbench {name} {option}: no such option"
 
@@ -122,25 +130,87 @@ def test_every_ftbench_command_and_option_in_the_workflow_exists() -> None:
 def test_the_workflow_does_what_the_readme_promises() -> None:
     workflow = _workflow()
     triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
-    assert "workflow_dispatch" in triggers
+    assert {"push", "pull_request", "schedule", "workflow_dispatch"} <= set(triggers)
+    assert "labeled" in triggers["pull_request"]["types"]
     jobs = workflow["jobs"]
     for name, job in jobs.items():
         assert job.get("runs-on"), f"job {name} has no runner"
+        assert job.get("timeout-minutes"), f"job {name} has no timeout-minutes"
         for needed in [job["needs"]] if isinstance(job.get("needs"), str) else job.get("needs", []):
             assert needed in jobs, f"job {name} needs a job that does not exist: {needed}"
-    bench = jobs["bench"]
-    assert "self-hosted" in bench["runs-on"]
-    assert len(bench["strategy"]["matrix"]["job"]) > 1  # cases split over runners
     text = WORKFLOW.read_text(encoding="utf-8")
     assert "--junitxml" in text
     assert 'ftbench report shards/*/results/runs --out report --summary "$GITHUB_STEP_SUMMARY"' in (
         text
     )
     uploads = [
-        step["with"]["path"]
+        step["with"]
         for job in jobs.values()
         for step in job["steps"]
         if str(step.get("uses", "")).startswith("actions/upload-artifact")
     ]
-    assert any("results/runs/" in path for path in uploads)
-    assert any("results/baselines/" in path for path in uploads)
+    assert any("results/runs/" in u["path"] for u in uploads)
+    assert any("results/baselines/" in u["path"] for u in uploads)
+    assert all(u.get("overwrite") is True for u in uploads), "a re-run would hit a name conflict"
+
+
+def _steps(job: dict[str, Any]) -> str:
+    return "\n".join(str(step.get("run", "")) + str(step.get("uses", "")) for step in job["steps"])
+
+
+def test_the_matrix_is_the_full_profiles_jobs() -> None:
+    from ftbench.config.profiles import FULL
+
+    jobs = _workflow()["jobs"]
+    assert "ftbench jobs --profile full --json" in _steps(jobs["plan"])
+    for name in ("bench", "record-baselines"):
+        assert jobs[name]["strategy"]["matrix"]["job"] == "${{ fromJSON(needs.plan.outputs.jobs) }}"
+    out = subprocess.run(
+        [sys.executable, "-m", "ftbench.cli", "jobs", "--profile", "full", "--json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert json.loads(out.stdout) == FULL.job_names()
+    assert {"cpo", "orpo", "grpo"} <= set(FULL.job_names())
+
+
+def test_gpu_jobs_install_the_extras_and_fail_without_cuda() -> None:
+    jobs = _workflow()["jobs"]
+    for name in ("bench", "record-baselines"):
+        steps = _steps(jobs[name])
+        assert 'pip install -e ".[test,gpu,qlora]"' in steps
+        assert "python3 -m venv" in steps
+        assert "PIP_CACHE_DIR=$HOME/" in steps
+        assert "HF_HOME=$HOME/" in steps
+        assert "torch.cuda.is_available()" in steps
+        assert "sys.exit(" in steps
+    assert "--ftb-require-baseline" in _steps(jobs["bench"])
+    for name in ("report", "merge-baselines", "plan"):
+        assert "pip install torch" not in _steps(jobs[name]), f"{name} needs no torch"
+        assert "--no-deps -e ." in _steps(jobs[name])
+
+
+def test_main_and_dispatches_are_never_cancelled_and_forks_need_the_label() -> None:
+    workflow = _workflow()
+    concurrency = workflow["concurrency"]
+    assert concurrency["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+    assert "github.run_id" in concurrency["group"]  # every other run has a group of its own
+    gate = workflow["jobs"]["plan"]["if"]
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in gate
+    assert "github.event.label.name == 'gpu-benchmark'" in gate
+    for name, job in workflow["jobs"].items():
+        if name != "plan":
+            assert "plan" in str(job.get("needs")) or job.get("needs") == "record-baselines", name
+
+
+def test_the_comment_is_judged_against_the_merge_base_and_updated_in_place() -> None:
+    report = _workflow()["jobs"]["report"]
+    steps = _steps(report)
+    assert "git merge-base" in steps
+    assert "ftbench comment shards/*/results/runs --baselines base/results/baselines" in steps
+    posts = [s for s in report["steps"] if "sticky-pull-request-comment" in str(s.get("uses"))]
+    assert {s["with"]["header"] for s in posts} == {"ftbench"}
+    assert report["permissions"]["pull-requests"] == "write"
+    assert report["permissions"]["checks"] == "write"
+    merge = _workflow()["jobs"]["merge-baselines"]
+    assert "ftbench baselines merge shards/ftbench-baselines-*" in _steps(merge)
+    assert "peter-evans/create-pull-request" in _steps(merge)

@@ -5,20 +5,36 @@ ftbench compare A B                                              # B against A, 
 ftbench report RUN_DIR [RUN_DIR ...] --out DIR                   # tables and charts
 ftbench history results/runs --metric train_samples_per_second   # a metric over runs
 ftbench options > docs/options.md                                # every option, as markdown
+ftbench jobs --profile full --json                               # a CI matrix of jobs
+ftbench comment RUN_DIR --baselines base/results/baselines       # a pull request's comment
+ftbench baselines merge shards/*/baselines --into results/baselines   # sharded recording
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 from pathlib import Path
 
 from ftbench.cli import run
 from ftbench.config.options import options_markdown
-from ftbench.core.errors import FtbenchError
+from ftbench.config.profiles import get_profile
+from ftbench.core.errors import ConfigError, FtbenchError
+from ftbench.core.files import write_text_atomic
 from ftbench.core.record import load_runs
+from ftbench.judge.baselines import BaselineStore
+from ftbench.judge.merge import merge_shards
 from ftbench.report import compare
-from ftbench.report.history import format_history, history_rows, history_table, write_history
+from ftbench.report.comment import case_verdicts, comment
+from ftbench.report.history import (
+    format_history,
+    history_rows,
+    history_table,
+    lasting_steps,
+    write_history,
+)
 from ftbench.report.sections import markdown_report, sections, text, write_report
 
 
@@ -56,6 +72,27 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--baselines", type=Path, default=Path("results/baselines"))
     history.add_argument("--out", type=Path, default=Path("results/reports/history"))
     commands.add_parser("options", help="every option as a markdown table (docs/options.md)")
+    jobs = commands.add_parser("jobs", help="a profile's jobs and the size of each one's matrix")
+    jobs.add_argument("--profile", default="full", help="smoke or full (default: full)")
+    jobs.add_argument("--json", action="store_true", help="only the names, as a JSON list")
+    note = commands.add_parser("comment", help="a pull-request comment: regressions vs the base")
+    note.add_argument(
+        "runs", nargs="+", type=Path, help="run directories, or a folder of them (results/runs)"
+    )
+    note.add_argument(
+        "--baselines",
+        type=Path,
+        default=Path("results/baselines"),
+        help="the baselines to judge against: the merge base's, not the pull request's",
+    )
+    note.add_argument("--run-url", help="a link to the run, its records and report")
+    note.add_argument("--out", type=Path, help="write the comment here (default: print it)")
+    baselines = commands.add_parser("baselines", help="baseline files: merge shards")
+    merge = baselines.add_subparsers(dest="action", required=True).add_parser(
+        "merge", help="merge baselines recorded in shards into one directory"
+    )
+    merge.add_argument("shards", nargs="+", type=Path, help="the shards' baseline directories")
+    merge.add_argument("--into", type=Path, default=Path("results/baselines"))
     return parser
 
 
@@ -71,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "options":
         print(options_markdown(), end="")
         return 0
+    if args.command == "jobs":
+        return jobs_main(args.profile, args.json)
+    if args.command == "comment":
+        return comment_main(args)
+    if args.command == "baselines":
+        return merge_main(args.shards, args.into)
     return report_main(args.runs, args.out, args.summary)
 
 
@@ -118,6 +161,8 @@ def history_main(args: argparse.Namespace) -> int:
         print(f"ftbench history: no record has {args.metric!r}", file=sys.stderr)
         return 2
     print(format_history(history_table(rows)).to_string(index=False))
+    for line in lasting_steps(rows):
+        print(f"\n{line}")
     try:
         written = write_history(rows, args.metric, args.out)
     except OSError as exc:
@@ -126,6 +171,57 @@ def history_main(args: argparse.Namespace) -> int:
     print()
     for path in written:
         print(f"wrote {path}")
+    return 0
+
+
+def jobs_main(profile_name: str, as_json: bool) -> int:
+    """The profile's jobs: a CI matrix reads the names, so it never drifts from the profile."""
+    try:
+        profile = get_profile(profile_name)
+    except ConfigError as exc:
+        print(f"ftbench jobs: {exc}", file=sys.stderr)
+        return 2
+    if as_json:
+        print(json.dumps(profile.job_names()))
+        return 0
+    for job in profile.jobs:
+        cases = math.prod(
+            len(axis) for axis in (job.checkpoints, job.paddings, job.devices, job.precisions,
+                                   job.methods, job.processes)
+        )  # fmt: skip
+        print(f"{job.name:<11} task {job.task:<7} {cases:>3} case(s)  gates {', '.join(job.gates)}")
+    return 0
+
+
+def comment_main(args: argparse.Namespace) -> int:
+    try:
+        results, notes = load_runs(args.runs)
+    except FtbenchError as exc:
+        print(f"ftbench comment: {exc}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"ftbench comment: {note}", file=sys.stderr)
+    text = comment(case_verdicts(results, BaselineStore(args.baselines)), args.run_url)
+    if args.out is None:
+        print(text, end="")
+    else:
+        write_text_atomic(args.out, text)
+    return 0
+
+
+def merge_main(shards: list[Path], into: Path) -> int:
+    try:
+        written, conflicts = merge_shards(into, shards)
+    except FtbenchError as exc:
+        print(f"ftbench baselines merge: {exc}", file=sys.stderr)
+        return 2
+    for conflict in conflicts:
+        print(f"ftbench baselines merge: conflict: {conflict}", file=sys.stderr)
+    if conflicts:
+        print("ftbench baselines merge: nothing written", file=sys.stderr)
+        return 1
+    for line in written:
+        print(line)
     return 0
 
 

@@ -23,7 +23,7 @@ from ftbench.config.options import options_markdown
 from ftbench.config.profiles import get_profile
 from ftbench.core.errors import ConfigError, FtbenchError
 from ftbench.core.files import write_text_atomic
-from ftbench.core.record import load_runs
+from ftbench.core.record import CaseResult, load_runs
 from ftbench.judge.baselines import BaselineStore
 from ftbench.judge.merge import merge_shards
 from ftbench.report import compare
@@ -117,14 +117,22 @@ def main(argv: list[str] | None = None) -> int:
     return report_main(args.runs, args.out, args.summary)
 
 
-def report_main(runs: list[Path], out: Path, summary: Path | None = None) -> int:
+def _records(command: str, runs: list[Path]) -> list[CaseResult] | None:
+    """The records in `runs`; None, having said why, when there are none to read."""
     try:
         results, notes = load_runs(runs)
     except FtbenchError as exc:
-        print(f"ftbench report: {exc}", file=sys.stderr)
-        return 2
+        print(f"ftbench {command}: {exc}", file=sys.stderr)
+        return None
     for note in notes:
-        print(f"ftbench report: {note}", file=sys.stderr)
+        print(f"ftbench {command}: {note}", file=sys.stderr)
+    return results
+
+
+def report_main(runs: list[Path], out: Path, summary: Path | None = None) -> int:
+    results = _records("report", runs)
+    if results is None:
+        return 2
     print(text(sections(results)))
     try:
         written = write_report(results, out)
@@ -146,13 +154,9 @@ def report_main(runs: list[Path], out: Path, summary: Path | None = None) -> int
 
 
 def history_main(args: argparse.Namespace) -> int:
-    try:
-        results, notes = load_runs(args.runs)
-    except FtbenchError as exc:
-        print(f"ftbench history: {exc}", file=sys.stderr)
+    results = _records("history", args.runs)
+    if results is None:
         return 2
-    for note in notes:
-        print(f"ftbench history: {note}", file=sys.stderr)
     rows = history_rows(results, args.metric, args.case, args.baselines, args.order)
     if not rows:
         print(f"ftbench history: no case matches {args.case!r}", file=sys.stderr)
@@ -194,13 +198,9 @@ def jobs_main(profile_name: str, as_json: bool) -> int:
 
 
 def comment_main(args: argparse.Namespace) -> int:
-    try:
-        results, notes = load_runs(args.runs)
-    except FtbenchError as exc:
-        print(f"ftbench comment: {exc}", file=sys.stderr)
+    results = _records("comment", args.runs)
+    if results is None:
         return 2
-    for note in notes:
-        print(f"ftbench comment: {note}", file=sys.stderr)
     text = comment(case_verdicts(results, BaselineStore(args.baselines)), args.run_url)
     if args.out is None:
         print(text, end="")

@@ -37,18 +37,24 @@ from ftbench.core.errors import (
     MissingAttentionMaskError,
     NonFiniteLossError,
 )
+from ftbench.core.record import CaseResult
 from ftbench.core.spec import CaseSpec, Training
-from ftbench.stack.checkpoints import Checkpoint
+from ftbench.env.devices import environment, peak_flops, training_device_arguments
+from ftbench.env.distributed import gather_window, merge_contention, merge_windows
+from ftbench.env.distributed import summary as distributed_summary
+from ftbench.env.oom import describe_oom
+from ftbench.measure.mfu import rate_spread, utilisation
+from ftbench.stack.checkpoints import Checkpoint, load_tokenizer, resolve_checkpoint
+from ftbench.stack.methods import describe, num_parameters
+from ftbench.stack.padding import PaddingCounter, get_strategy
 from ftbench.tasks import Task, get_task
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
 
-    from ftbench.core.record import CaseResult
     from ftbench.measure.callbacks import LossGuard, Progress, RoundGate, StepTimer, TimeToAccuracy
     from ftbench.measure.machine import MachineWatch
     from ftbench.stack.data import DataSource
-    from ftbench.stack.padding import PaddingCounter
 
 
 def run(
@@ -59,8 +65,6 @@ def run(
     show_progress_bar: bool = True,
 ) -> CaseResult:
     """Everything from scratch: resolve, load, encode, train, evaluate."""
-    from ftbench.stack.checkpoints import load_tokenizer, resolve_checkpoint
-
     task = get_task(spec.task)
     checkpoint = resolve_checkpoint(spec.checkpoint)
     check_checkpoint_fits(task, checkpoint)
@@ -102,9 +106,6 @@ def encode(task: Any, data: Any, tokenizer: Any, spec: CaseSpec) -> Any:
 def training_arguments(spec: CaseSpec, output_dir: str, train_size: int = 0, **extra: Any) -> Any:
     """The trainer config of a case: the profile's recipe, the padding's sampler, the device,
     and the task's own settings (TRL's configs extend TrainingArguments)."""
-    from ftbench.env.devices import training_device_arguments
-    from ftbench.stack.padding import get_strategy
-
     t = spec.training
     periodic = t.target_accuracy is not None and t.evaluate and t.evaluations > 0
     steps_per_epoch = math.ceil(train_size / t.batch_size) if train_size else 1
@@ -158,8 +159,6 @@ def train_and_evaluate(
     `steps_per_round` steps each, so pytest-benchmark's statistics, storage and comparisons
     cover them too.
     """
-    from ftbench.stack.methods import describe, num_parameters
-
     task = get_task(spec.task)
     setup_started = time.perf_counter()
     tools = instruments(
@@ -250,7 +249,6 @@ def instruments(
     The counter hooks into `model` now; `train` removes it."""
     from ftbench.measure.callbacks import LossGuard, Progress, RoundGate, StepTimer, TimeToAccuracy
     from ftbench.measure.machine import MachineWatch
-    from ftbench.stack.padding import PaddingCounter
 
     warmup = spec.training.timing_warmup_steps
     counter = PaddingCounter(
@@ -321,8 +319,6 @@ def train(trainer: Any, tools: Instruments, spec: CaseSpec, benchmark: Any = Non
     naming the case. The counter's hooks leave the model, whatever happens."""
     import torch
 
-    from ftbench.env.oom import describe_oom
-
     try:
         if tools.gate is None:
             return trainer.train()
@@ -361,8 +357,6 @@ def evaluate(trainer: Any, spec: CaseSpec) -> dict[str, Any]:
     """The trained model's evaluation metrics; out of memory names the case and batch size."""
     import torch
 
-    from ftbench.env.oom import describe_oom
-
     try:
         return trainer.evaluate()
     except torch.OutOfMemoryError as exc:
@@ -380,8 +374,6 @@ def gather(
 
     A collective under several processes (ftbench.env.distributed): every rank must call it.
     One process: its own window."""
-    from ftbench.env.distributed import gather_window, merge_windows
-
     ranks = gather_window(
         tools.timer.summary(),
         {"memory": memory, "contention": tools.watch.contention, "pid": os.getpid()},
@@ -407,9 +399,6 @@ def mfu(
     processes: int = 1,
 ) -> dict[str, Any]:
     """Model FLOPs utilisation of the timed window against the devices' peak."""
-    from ftbench.env.devices import peak_flops
-    from ftbench.measure.mfu import utilisation
-
     peak, peak_source = peak_flops(device)
     if peak and processes > 1:
         peak *= processes  # each rank measured or looked up its own device's share
@@ -507,10 +496,6 @@ def record(
     measured: Measured,
 ) -> CaseResult:
     """The case's record: the numbers, with what it takes to read and compare them."""
-    from ftbench.core.record import CaseResult
-    from ftbench.env.devices import environment
-    from ftbench.env.distributed import merge_contention
-    from ftbench.env.distributed import summary as distributed_summary
     from ftbench.measure.machine import attach
 
     result = CaseResult(
@@ -566,8 +551,6 @@ def _throughput(
     window: dict[str, Any], trained: Trained, extra: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     """The timed window's rates and what they were computed from."""
-    from ftbench.measure.mfu import rate_spread
-
     return {
         "train_samples_per_second": window["train_samples_per_second"],
         "train_tokens_per_second": window["train_tokens_per_second"],

@@ -64,17 +64,26 @@ class Ledger:
     def baseline_location(self, device: str) -> tuple[BaselineStore, str, str]:
         """The baseline store, this device's hardware id and the profile: where a case's
         baseline entry is kept."""
-        if self._baselines is None:
-            self._baselines = BaselineStore(Path(self.settings.baselines_dir))
         if device not in self._hardware:
             self._hardware[device] = hardware_id(device)
-        return self._baselines, self._hardware[device], self.settings.profile.name
+        return self.baselines, self._hardware[device], self.settings.profile.name
+
+    @property
+    def baselines(self) -> BaselineStore:
+        if self._baselines is None:
+            self._baselines = BaselineStore(Path(self.settings.baselines_dir))
+        return self._baselines
 
     @property
     def recorder(self) -> BaselineRecorder:
         if self._recorder is None:
-            self._recorder = BaselineRecorder(self.baseline_location("cpu")[0])
+            self._recorder = BaselineRecorder(self.baselines)
         return self._recorder
+
+    @property
+    def baseline_report(self) -> list[str]:
+        """What happened to the baselines, for the summary; nothing when none were staged."""
+        return self._recorder.report if self._recorder is not None else []
 
     def stage_baseline(self, case: Case) -> None:
         _, hardware, profile = self.baseline_location(case.spec.device)

@@ -167,5 +167,5 @@ class FtbSession:
             self.statuses,
             floors_off,
             self.ledger.store.directory if self.results else None,
-            self.ledger.recorder.report,
+            self.ledger.baseline_report,
         )

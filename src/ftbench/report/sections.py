@@ -22,9 +22,9 @@ from ftbench.report.scaling import SCALING_NOTE, scaling_sections, scaling_table
 from ftbench.report.tables import (
     CEILING_NOTE,
     ROLLOUT_NOTE,
+    case_blocks,
     cases_table,
     cost_curves,
-    drop_empty,
     format_hardware_table,
     hardware_table,
     is_padding_comparison,
@@ -73,7 +73,7 @@ def sections(
     rollout = rollout_table(results)
     curves = cost_curves(compared)
     made = [
-        Section("cases", "Cases", "one row per measurement", cases, [("", drop_empty(cases))]),
+        Section("cases", "Cases", "one row per measurement", cases, case_blocks(cases)),
         Section(
             "padding",
             "Padding strategies",
@@ -186,9 +186,21 @@ def _render(results: list[CaseResult], directory: Path) -> list[Path]:
 
 
 def _text(table: pd.DataFrame, floatfmt: str = "") -> str:
+    """A plain table, cells as formatted: numbers right-aligned, text left."""
+    shown = table.astype(object).where(table.notna(), "-")
     if floatfmt:
-        return table.to_string(index=False, float_format=lambda v: format(v, floatfmt))
-    return table.to_string(index=False)
+        shown = shown.map(lambda v: format(v, floatfmt) if isinstance(v, float) else v)
+    align = ["right" if _numeric(shown[c]) else "left" for c in shown.columns]
+    return shown.to_markdown(index=False, tablefmt="simple", disable_numparse=True, colalign=align)
+
+
+def _numeric(column: pd.Series) -> bool:
+    """Every cell a number ("1.00x", "31%" and "-" count), so the column aligns right."""
+    cells = [str(v).rstrip("x%") for v in column if str(v) != "-"]
+    try:
+        return bool(cells) and all(float(c) == float(c) for c in cells)
+    except ValueError:
+        return False
 
 
 def _markdown(table: pd.DataFrame, floatfmt: str = "") -> str:

@@ -194,6 +194,20 @@ def cases_table(
     return pd.DataFrame(rows)
 
 
+def case_blocks(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The cases table for people, in two narrower tables: the verdict and quality of the cases
+    that have any, then speed and memory of every case; columns with nothing in them left out."""
+    keys = [c for c in ("case", "run", "seed") if c in table]
+    verdict = [c for c in ("outcome", "baseline", "quality") if c in table]
+    rest = [c for c in table.columns if c not in keys and c not in verdict]
+    judged = table[(table["quality"] != "-") | (table["baseline"] != "-")] if len(table) else table
+    blocks = [
+        ("verdict and quality", drop_empty(judged[keys + verdict])),
+        ("speed and memory", drop_empty(table[keys + rest])),
+    ]
+    return [(title, block) for title, block in blocks if len(block) and len(block.columns) > 2]
+
+
 def quality_summary(result: CaseResult) -> str:
     """`accuracy 0.7794, F1 0.8510`; `eval loss 1.11 (untrained 1.52)`: the task's metrics."""
     if not result.accuracy_meaningful:

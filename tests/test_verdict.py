@@ -95,3 +95,17 @@ def test_other_numbers_in_the_baseline_environment_warn_or_fail() -> None:
         assert verdict.repro_status(CASE, moved, base, PATH, POLICY) == ", not reproduced"
     with pytest.raises(ReproducibilityError):
         verdict.repro_status(CASE, moved, base, PATH, GatePolicy(strict_repro=True))
+
+
+def test_quality_is_the_seeds_and_throughput_the_last_measurement() -> None:
+    """A re-measure after a busy device times the case again; it is not another seed."""
+    job = SMOKE.job("finetune")
+    gates = ("eval_accuracy", "train_samples_per_second")
+    both = type(job)(**{**job.__dict__, "gates": gates})
+    base = entry_from_results([measured(30.0, 0.78, 42), measured(30.0, 0.80, 43)], both)
+    seeds = [measured(12.0, 0.78, 42, busy=True), measured(12.0, 0.80, 43, busy=True)]
+    quiet = measured(29.5, 0.10, 43)  # its accuracy must not enter the mean
+    outcome = verdict.gate_case(CASE, seeds, both, base, POLICY, quiet)
+    values = {v.metric: v.value for v in outcome.verdicts}
+    assert values == {"eval_accuracy": pytest.approx(0.79), "train_samples_per_second": 29.5}
+    assert outcome.failed == []

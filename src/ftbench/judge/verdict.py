@@ -106,13 +106,16 @@ def gate_case(
     job: Job,
     entry: dict[str, Any],
     policy: GatePolicy,
+    measured: CaseResult | None = None,
 ) -> Outcome:
-    """Gate the seeds' mean quality and the last measurement's throughput (relative to the
-    device probe, never on a busy device: `judge_throughput`)."""
-    values, notes = judge_throughput(case_id, mean_values(results, job), entry, results[-1], policy)
+    """Gate the mean over the case's seeds (`results`) and the throughput of `measured`, its
+    last measurement (default: the last seed's), relative to the device probe and never on a
+    busy device (`judge_throughput`)."""
+    measured = measured or results[-1]
+    values, notes = judge_throughput(case_id, mean_values(results, job), entry, measured, policy)
     verdicts = gate(case_id, values, entry, policy.tolerances)
     for verdict in verdicts:
-        explain(verdict, results[-1], entry)
+        explain(verdict, measured, entry)
     return Outcome(verdicts, notes)
 
 

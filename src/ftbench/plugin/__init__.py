@@ -78,7 +78,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    # The case's numbers go into JUnit XML as properties, shown per test by CI front ends.
+    # The case's status and numbers go into JUnit XML as properties of its test.
     session, error = item.config.stash[SESSION_KEY], None
     try:
         return (yield)

@@ -1,4 +1,4 @@
-"""A case's numbers as JUnit XML properties, so CI front ends show them beside each test.
+"""A case's numbers and status as JUnit XML properties, for tools that read them per test.
 
     pytest bench/ --junitxml=bench.xml      # <property name="ftb.train_samples_per_second" ...>
 

@@ -53,6 +53,9 @@ class Training:
     max_completion_length: int | None = None
     num_generations: int | None = None
     use_vllm: bool = False  # generate with vLLM (CUDA) rather than transformers' generate
+    # Any other setting of the task's trainer config, by its own field name (a job file's
+    # `trainer:` section: gradient_accumulation_steps, lr_scheduler_type, beta, loss_type, ...).
+    trainer_args: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)

@@ -42,15 +42,18 @@ BASELINE_SCHEMA_VERSION = 1
 RECIPE_FIELDS = (
     "epochs", "max_steps", "batch_size", "learning_rate", "weight_decay", "warmup", "seed", "lora",
     "gradient_checkpointing", "max_length", "eval_samples", "max_completion_length",
-    "num_generations", "use_vllm",
+    "num_generations", "use_vllm", "trainer_args",
 )  # fmt: skip
 
 
 def recipe_of(training: dict[str, Any] | None) -> dict[str, Any]:
     """The recipe's fields; one a record predates has the value it had then, the default."""
-    from dataclasses import fields
+    from dataclasses import MISSING, fields
 
-    defaults = {f.name: f.default for f in fields(Training)}
+    defaults = {
+        f.name: f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
+        for f in fields(Training)
+    }
     return {k: (training or {}).get(k, defaults.get(k)) for k in RECIPE_FIELDS}
 
 

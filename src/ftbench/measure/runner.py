@@ -108,7 +108,8 @@ def training_arguments(spec: CaseSpec, output_dir: str, train_size: int = 0, **e
     and the task's own settings (TRL's configs extend TrainingArguments)."""
     t = spec.training
     periodic = t.target_accuracy is not None and t.evaluate and t.evaluations > 0
-    steps_per_epoch = math.ceil(train_size / t.batch_size) if train_size else 1
+    accumulation = int(t.trainer_args.get("gradient_accumulation_steps", 1))
+    steps_per_epoch = math.ceil(train_size / (t.batch_size * accumulation)) if train_size else 1
     total_steps = t.max_steps if t.max_steps > 0 else math.ceil(steps_per_epoch * t.epochs)
     task = get_task(spec.task)
     arguments = dict(
@@ -134,8 +135,10 @@ def training_arguments(spec: CaseSpec, output_dir: str, train_size: int = 0, **e
         **training_device_arguments(spec.device, spec.precision),
         **get_strategy(spec.padding).training_arguments(),
     )
-    # The task's settings win over the shared ones (GRPO logs every step's rewards).
-    return task.config_class()(**{**arguments, **task.config_arguments(spec), **extra})
+    # The task's settings win over the shared ones (GRPO logs every step's rewards), and the
+    # job's own trainer settings over both: they are the user's recipe.
+    settings = {**arguments, **task.config_arguments(spec), **t.trainer_args, **extra}
+    return task.config_class()(**settings)
 
 
 def train_and_evaluate(

@@ -55,8 +55,31 @@ class DataSource:
     chosen_column: str = "chosen"
     rejected_column: str = "rejected"
     preference_data: str = "gsm8k"  # "gsm8k" (correct vs wrong solutions) or "hh-rlhf"
+    # A Hub dataset of the user's (a job file's `data.hub`): the *_file fields then name its
+    # splits (default train, validation), read with `datasets.load_dataset(id, config)`.
+    hub_dataset: str | None = None
+    hub_config: str | None = None
+
+    @property
+    def own_data(self) -> bool:
+        """The user's own data (files or a Hub dataset), not a task's default data."""
+        return bool(self.train_file or self.validation_file or self.hub_dataset)
+
+    def split_files(self) -> dict[str, str | None]:
+        """Train and validation (and test, if given): file paths, or the Hub dataset's splits."""
+        if self.hub_dataset:
+            files = {
+                "train": self.train_file or "train",
+                "validation": self.validation_file or "validation",
+            }
+        else:
+            files = {"train": self.train_file, "validation": self.validation_file}
+        return {**files, **({"test": self.test_file} if self.test_file else {})}
 
     def describe(self) -> str:
+        if self.hub_dataset:
+            config = f" ({self.hub_config})" if self.hub_config else ""
+            return f"the Hub's {self.hub_dataset}{config}"
         if self.train_file or self.validation_file:
             return f"files {self.train_file}, {self.validation_file}"
         if self.data_dir:
@@ -66,7 +89,7 @@ class DataSource:
 
 def load_pairs(source: DataSource) -> DatasetDict:
     """Load, check and normalise the sentence pairs; raise DataError naming what is wrong."""
-    if source.train_file or source.validation_file:
+    if source.own_data:
         return _load_user_files(source)
     if source.data_dir:
         return _load_glue_dir(glue_dir(source.data_dir))
@@ -143,20 +166,13 @@ def _load_glue_dir(directory: Path) -> DatasetDict:
 def _load_user_files(source: DataSource) -> DatasetDict:
     from datasets import DatasetDict
 
-    files = {"train": source.train_file, "validation": source.validation_file}
-    if source.test_file:
-        files["test"] = source.test_file
-    for split, path in files.items():
-        if not path:
-            raise DataError(
-                f"--ftb-{split}-file is missing: train and validation files go together"
-            )
+    files = checked_split_files(source)
     raw = {}
-    for split, path in files.items():
+    for split in files:
         needed = list(source.text_columns)
         if split != "test":
             needed.append(source.label_column)
-        raw[split] = read_table(Path(path), needed)
+        raw[split] = read_split(source, split, needed)
     label = _class_label(raw, source.label_column, files)
     splits = {}
     for split, table in raw.items():
@@ -197,6 +213,43 @@ def _class_label(raw: dict[str, Dataset], column: str, files: dict[str, str]) ->
 
 
 # -- shared steps --------------------------------------------------------------------------------
+
+
+def checked_split_files(source: DataSource) -> dict[str, str]:
+    """The user's splits by name: train and validation go together."""
+    files = source.split_files()
+    for split, path in files.items():
+        if not path:
+            raise DataError(
+                f"--ftb-{split}-file is missing: train and validation files go together"
+            )
+    return {split: str(path) for split, path in files.items()}
+
+
+def read_split(source: DataSource, split: str, needed: list[str]) -> Dataset:
+    """One of the user's splits, from a file or from their Hub dataset, with its columns
+    checked."""
+    where = checked_split_files(source)[split]
+    if source.hub_dataset:
+        return _read_hub_split(source, where, needed)
+    return read_table(Path(where), needed)
+
+
+def _read_hub_split(source: DataSource, split: str, needed: list[str]) -> Dataset:
+    from datasets import load_dataset
+
+    name = source.describe()
+    try:
+        # Offline, datasets still finds a copy in its cache; online it downloads one.
+        table = load_dataset(source.hub_dataset, source.hub_config, split=split)
+    except Exception as exc:
+        why = hub_offline_reason() or f"{type(exc).__name__}: {exc}"
+        raise DataError(
+            f"{name} [{split}] can't be loaded ({why}); give local files instead "
+            "(data.train and data.validation in a job file, or --ftb-train-file)"
+        ) from None
+    _require_columns(Path(f"{source.hub_dataset}[{split}]"), table.column_names, needed)
+    return table
 
 
 def read_table(path: Path, needed: list[str]) -> Dataset:

@@ -65,6 +65,8 @@ def content_sha256(split: Any) -> str:
 
 
 def _files(source: DataSource) -> dict[str, str]:
+    if source.hub_dataset:
+        return {}
     if source.train_file or source.validation_file:
         given = {"train": source.train_file, "validation": source.validation_file}
         return {s: str(p) for s, p in {**given, "test": source.test_file}.items() if p}
@@ -94,9 +96,12 @@ def data_identity(source: DataSource, pairs: DatasetDict) -> dict[str, Any]:
     if files:
         kind = "files" if source.train_file or source.validation_file else "glue_dir"
         origin: dict[str, Any] = {"kind": kind, "description": source.describe()}
+    elif source.hub_dataset:
+        origin = {"kind": "hub", "id": source.hub_dataset, "config": source.hub_config,
+                  "revision": _hub_revision(pairs)}  # fmt: skip
     else:
         origin = {"kind": "hub", "id": "/".join(HUB_DATASET), "revision": _hub_revision(pairs)}
-    is_mrpc = origin["kind"] == "hub" or all(
+    is_mrpc = (origin["kind"] == "hub" and not source.hub_dataset) or all(
         splits.get(s, {}).get("content_sha256") == MRPC_SPLITS[s]["content_sha256"]
         for s in COMPARED_SPLITS
     )
@@ -184,13 +189,18 @@ def rows_sha256(split: Any) -> str:
 def chat_identity(source: DataSource, data: DatasetDict, dataset: str, files: list[Path]) -> dict:
     """The identity of a TRL task's rows: `dataset` names the default data (gsm8k,
     gsm8k-pairs, hh-rlhf), or "custom" for the user's own files."""
-    own = bool(source.train_file or source.validation_file)
-    if own:
+    own = source.own_data
+    if own and not source.hub_dataset:
         files = [Path(p) for p in (source.train_file, source.validation_file) if p]
+    elif own:
+        files = []
+    kind = "data_dir" if source.data_dir else "hub"
+    if own:
+        kind = "hub" if source.hub_dataset else "files"
     return {
-        "name": "own files" if own else dataset,
+        "name": (source.hub_dataset or "own files") if own else dataset,
         "dataset": "custom" if own else dataset,
-        "source": {"kind": "files" if own else ("data_dir" if source.data_dir else "hub")},
+        "source": {"kind": kind, **({"id": source.hub_dataset} if source.hub_dataset else {})},
         "files": {p.name: {"path": str(p), "sha256": file_sha256(p)} for p in files},
         "splits": {
             name: {"rows": len(split), "content_sha256": rows_sha256(split)}

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftbench.core.errors import DataError
 from ftbench.env.hub import hub_offline_reason
-from ftbench.stack.data import read_table
+from ftbench.stack.data import checked_split_files, read_split
 
 if TYPE_CHECKING:
     from datasets import Dataset, DatasetDict
@@ -114,7 +114,7 @@ def load_sft_rows(source: DataSource) -> DatasetDict:
 def _gsm8k_or_files(source: DataSource, make: Any) -> DatasetDict:
     """The user's prompt/completion files, or GSM8K's train and test (question, answer), each
     row made by `make(row, prompt column, completion column, where, index)`."""
-    if source.train_file or source.validation_file:
+    if source.own_data:
         return _user_files(source, (source.prompt_column, source.completion_column), make)
     folder = data_folder(source, "gsm8k")
     if folder is not None:
@@ -188,7 +188,7 @@ def _rl_row(row: dict, prompt: str, answer: str, where: str, index: int) -> dict
 
 def load_preference_rows(source: DataSource) -> DatasetDict:
     """GSM8K correct-vs-wrong solutions, hh-rlhf harmless-base, or the user's pair files."""
-    if source.train_file or source.validation_file:
+    if source.own_data:
         columns = (source.prompt_column, source.chosen_column, source.rejected_column)
         return _user_files(source, columns, _preference_row)
     if source.preference_data == "hh-rlhf":
@@ -282,14 +282,11 @@ def _preference_row(
 
 
 def _user_files(source: DataSource, columns: tuple[str, ...], make: Any) -> DatasetDict:
-    files = {"train": source.train_file, "validation": source.validation_file}
     rows = {}
-    for split, path in files.items():
-        if not path:
-            raise DataError(
-                f"--ftb-{split}-file is missing: train and validation files go together"
-            )
-        table = _read_any(Path(path))
+    for split, path in checked_split_files(source).items():
+        if split == "test":
+            continue
+        table = read_split(source, split, [])
         missing = [c for c in columns if c not in table.column_names]
         if missing:
             raise DataError(
@@ -299,10 +296,6 @@ def _user_files(source: DataSource, columns: tuple[str, ...], make: Any) -> Data
             )
         rows[split] = [make(r, *columns, str(path), i) for i, r in enumerate(table)]
     return _datasets(rows)
-
-
-def _read_any(path: Path) -> Dataset:
-    return read_table(path, [])
 
 
 def _require(row: dict, columns: tuple[str, ...], where: str, index: int) -> None:

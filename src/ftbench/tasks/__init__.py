@@ -11,7 +11,17 @@ A task owns its data (sources, schema, checks, splits), the model class and peft
 trainer and its collator, and the metrics it reports (`ftbench.core.measures.Metric`: direction,
 default tolerance). Everything else is shared by all tasks: timing, token counting, memory,
 records, gates and reports live in `ftbench.measure`, `ftbench.judge` and `ftbench.report`,
-which never ask which task they hold. A new task is one module here plus one bench test.
+which never ask which task they hold.
+
+A task of your own is a subclass of `Task`, registered by name in one of two ways:
+
+    @register_task                  # in your conftest.py, or any module it imports
+    class Kto(Task): name = "kto"; ...
+
+    [project.entry-points."ftbench.tasks"]   # in your package's pyproject.toml
+    kto = "my_package.kto:Kto"
+
+A job file (`task: kto`) then runs it like a built-in one: records, gates, summary, report.
 
 | task   | trainer              | default data (offline)                | quality metrics          |
 | mrpc   | transformers.Trainer | GLUE MRPC                             | accuracy, F1             |
@@ -56,6 +66,10 @@ TASK_MODULES = {
 }
 
 
+ENTRY_POINTS = "ftbench.tasks"  # the entry-point group of tasks that live in other packages
+_REGISTERED: dict[str, Task] = {}  # register_task's, and the entry points' once loaded
+
+
 class Task:
     """The interface every task implements; defaults suit a Trainer on tokenized data.
 
@@ -69,6 +83,9 @@ class Task:
     peft_task_type: ClassVar[str] = "SEQ_CLS"  # or "CAUSAL_LM"
     paddings: ClassVar[tuple[str, ...]]
     metrics: ClassVar[tuple[Metric, ...]]
+    # The columns the task reads from a user's files, in its own words; a job file's
+    # `data.columns` maps them to the file's (`ftbench.stack.data.DataSource` fields).
+    columns: ClassVar[dict[str, str]] = {}
     rows_per_sample: ClassVar[int] = 1  # preference batches hold chosen and rejected rows
     needs_decoder: ClassVar[bool] = False  # the TRL tasks train (or score with) a causal LM
     requires: ClassVar[tuple[str, ...]] = ()  # packages beyond the core install
@@ -220,15 +237,53 @@ class Task:
         return (*cls.metrics, *SHARED_METRICS)
 
 
+def register_task(task: Task | type[Task]) -> Any:
+    """Make a task known by its `name` (a class is instantiated); usable as a class decorator.
+    A built-in task's name can't be taken; registering the same name again replaces it."""
+    instance = task() if isinstance(task, type) else task
+    if not isinstance(instance, Task):
+        raise ConfigError(f"register_task: {task!r} is not an ftbench.tasks.Task")
+    name = getattr(instance, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"register_task: {type(instance).__name__} has no `name`")
+    if name in TASK_MODULES:
+        raise ConfigError(f"register_task: {name!r} is a built-in task's name; choose another")
+    _REGISTERED[name] = instance
+    return task
+
+
+def _entry_points() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINTS)}
+
+
+def task_names() -> list[str]:
+    """Every task this installation knows: built-in, registered, and installed entry points."""
+    return list(dict.fromkeys([*TASK_MODULES, *_REGISTERED, *_entry_points()]))
+
+
 def get_task(name: str) -> Task:
-    if name not in TASK_MODULES:
-        raise ConfigError(f"unknown task {name!r}; choose from {', '.join(TASK_MODULES)}")
-    module = importlib.import_module(f"ftbench.tasks.{TASK_MODULES[name]}")
-    return module.TASKS[name]
+    if name in TASK_MODULES:
+        module = importlib.import_module(f"ftbench.tasks.{TASK_MODULES[name]}")
+        return module.TASKS[name]
+    if name not in _REGISTERED:
+        entry = _entry_points().get(name)
+        if entry is None:
+            raise ConfigError(f"unknown task {name!r}; choose from {', '.join(task_names())}")
+        try:
+            register_task(entry.load())
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(
+                f"task {name!r}: its entry point {entry.value!r} ({ENTRY_POINTS}) can't be "
+                f"loaded: {type(exc).__name__}: {exc}"
+            ) from None
+    return _REGISTERED[name]
 
 
 def all_tasks() -> list[Task]:
-    return [get_task(name) for name in TASK_MODULES]
+    """The built-in tasks and the registered ones (entry points load when named)."""
+    return [get_task(name) for name in dict.fromkeys([*TASK_MODULES, *_REGISTERED])]
 
 
 def known_metrics() -> dict[str, Metric]:

@@ -20,7 +20,7 @@ GRPO, which needs no value model, is TRL's online-RL trainer.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ftbench.core.errors import NoLearningSignalError
 from ftbench.core.measures import Metric
@@ -47,6 +47,7 @@ class Grpo(TrlTask):
     title = "GSM8K prompts, the final answer checked"
     trainer_name = "trl.GRPOTrainer"
     paddings = ("padded",)
+    columns: ClassVar[dict[str, str]] = {"prompt": "prompt_column", "answer": "completion_column"}
     completions = ()  # generated, not given: max_length bounds the prompt alone
     metrics = (
         Metric("eval_reward", "higher", k=3.0, min_tolerance=0.1, label="reward"),

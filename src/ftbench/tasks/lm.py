@@ -112,6 +112,11 @@ class PairTask(TrlTask):
     """The preference trainers' shared data: prompt, chosen, rejected (`dpo`, `reward`)."""
 
     paddings = ("padded",)
+    columns: ClassVar[dict[str, str]] = {
+        "prompt": "prompt_column",
+        "chosen": "chosen_column",
+        "rejected": "rejected_column",
+    }
     completions = ("chosen", "rejected")
     rows_per_sample = 2  # chosen and rejected are concatenated into one batch
 

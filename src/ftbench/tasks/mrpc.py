@@ -7,7 +7,7 @@ user's own files (`--ftb-train-file`, `--ftb-text-columns`, `--ftb-label-column`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ftbench.core.measures import Metric
 from ftbench.stack.data import load_pairs, tokenize_pairs
@@ -27,6 +27,11 @@ class Mrpc(Task):
     title = "GLUE MRPC sentence pairs"
     trainer_name = "transformers.Trainer"
     paddings = MRPC_STRATEGIES
+    columns: ClassVar[dict[str, str]] = {
+        "sentence1": "text_columns",
+        "sentence2": "text_columns",
+        "label": "label_column",
+    }
     metrics = (
         Metric("eval_accuracy", "higher", k=3.0, min_tolerance=0.01, label="accuracy"),
         Metric("eval_f1", "higher", k=3.0, min_tolerance=0.01, label="F1"),

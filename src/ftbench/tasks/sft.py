@@ -10,7 +10,7 @@ max_length) and `padding-free` (rows concatenated, told apart by position ids).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ftbench.core.measures import Metric
 from ftbench.stack.padding import get_strategy
@@ -29,6 +29,10 @@ class Sft(TrlTask):
     title = "GSM8K: question -> worked solution"
     trainer_name = "trl.SFTTrainer"
     paddings = ("padded", "packed", "padding-free")
+    columns: ClassVar[dict[str, str]] = {
+        "prompt": "prompt_column",
+        "completion": "completion_column",
+    }
     completions = ("completion",)
     whole_rows = True
     metrics = (

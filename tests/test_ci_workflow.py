@@ -159,7 +159,9 @@ def _steps(job: dict[str, Any]) -> str:
 
 
 def test_the_matrix_is_the_full_profiles_jobs() -> None:
-    from ftbench.config.profiles import FULL
+    from ftbench.config.profiles import get_profile
+
+    full = get_profile("full")
 
     jobs = _workflow()["jobs"]
     assert "ftbench jobs --profile full --json" in _steps(jobs["plan"])
@@ -169,8 +171,8 @@ def test_the_matrix_is_the_full_profiles_jobs() -> None:
         [sys.executable, "-m", "ftbench.cli", "jobs", "--profile", "full", "--json"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    assert json.loads(out.stdout) == FULL.job_names()
-    assert {"cpo", "orpo", "grpo"} <= set(FULL.job_names())
+    assert json.loads(out.stdout) == full.job_names()
+    assert {"cpo", "orpo", "grpo"} <= set(full.job_names())
 
 
 def test_gpu_jobs_install_the_extras_and_fail_without_cuda() -> None:

@@ -281,6 +281,7 @@ def test_own_data_meets_neither_the_baseline_nor_the_floors_of_other_data(
     from conftest import make_pairs
 
     from ftbench.config import profiles
+    from ftbench.plugin import settings
     from ftbench.stack import dataid
     from ftbench.stack.data import DataSource, load_pairs
 
@@ -288,11 +289,12 @@ def test_own_data_meets_neither_the_baseline_nor_the_floors_of_other_data(
     as_mrpc = dataid.data_identity(tiny, load_pairs(tiny))["splits"]
     monkeypatch.setattr(dataid, "MRPC_SPLITS", as_mrpc)
     monkeypatch.setattr(profiles, "RECIPE_OVERRIDES", ())
-    smoke = profiles.PROFILES["smoke"]
+    smoke = profiles.get_profile("smoke")
     jobs = tuple(
         replace(j, floors={"eval_accuracy": 0.6}) if j.name == "finetune" else j for j in smoke.jobs
     )
-    monkeypatch.setitem(profiles.PROFILES, "smoke", replace(smoke, jobs=jobs))
+    lowered = replace(smoke, jobs=jobs)
+    monkeypatch.setattr(settings, "get_profile", lambda name: lowered)
 
     recorded = suite(*FINETUNE, "--ftb-update-baselines")
     recorded.assert_outcomes(passed=1, skipped=1)

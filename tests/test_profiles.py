@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ftbench.config.profiles import FULL, SMOKE, apply_overrides, get_profile
+from ftbench.config.profiles import apply_overrides, get_profile
 from ftbench.core.errors import AccuracyFloorError, ConfigError
 from ftbench.core.record import CaseResult
 from ftbench.judge.baselines import check_floors
+
+SMOKE = get_profile("smoke")
+FULL = get_profile("full")
 
 
 def test_full_profile_is_the_hf_course_recipe() -> None:

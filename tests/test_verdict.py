@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ftbench.config.build import GatePolicy
-from ftbench.config.profiles import SMOKE
+from ftbench.config.profiles import get_profile
 from ftbench.core.errors import (
     BaselineError,
     RegressionError,
@@ -19,6 +19,8 @@ from ftbench.core.record import CaseResult
 from ftbench.judge import verdict
 from ftbench.judge.baselines import entry_from_results
 from ftbench.tasks import tolerances_with
+
+SMOKE = get_profile("smoke")
 
 CASE = "throughput[minilm-l6-dynamic-cpu-fp32-full]"
 PATH = Path("results/baselines/cpu-2c/smoke.json")

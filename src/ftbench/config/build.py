@@ -39,7 +39,30 @@ def data_source(get: Getter) -> DataSource:
         chosen_column=get("ftb_chosen_column"),
         rejected_column=get("ftb_rejected_column"),
         preference_data=get("ftb_preference_data"),
+        hub_dataset=get("ftb_hub_dataset"),
+        hub_config=get("ftb_hub_config"),
     )
+
+
+def source_options(source: DataSource) -> Getter:
+    """`data_source`'s inverse: a getter of the data options by dest that gives `source` back
+    (a job file's data, passed to a launched case as options)."""
+    fields = {
+        "ftb_data_dir": source.data_dir,
+        "ftb_train_file": source.train_file,
+        "ftb_validation_file": source.validation_file,
+        "ftb_test_file": source.test_file,
+        "ftb_text_columns": list(source.text_columns),
+        "ftb_label_column": source.label_column,
+        "ftb_prompt_column": source.prompt_column,
+        "ftb_completion_column": source.completion_column,
+        "ftb_chosen_column": source.chosen_column,
+        "ftb_rejected_column": source.rejected_column,
+        "ftb_preference_data": source.preference_data,
+        "ftb_hub_dataset": source.hub_dataset,
+        "ftb_hub_config": source.hub_config,
+    }
+    return fields.get
 
 
 def case_spec(

@@ -146,11 +146,20 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "job",
-        "Run only these jobs of the profile, comma-separated: finetune, throughput, "
-        "sft, dpo, reward, cpo, orpo, grpo.",
+        "Run only these jobs (of the profile, and of the job files), comma-separated: "
+        "finetune, throughput, sft, dpo, reward, cpo, orpo, grpo, or your jobs' names.",
         "JOBS",
         list_of(str),
         override="jobs",
+    ),
+    Option(
+        "jobs",
+        "Job files to collect besides those named ftbench*.yaml (and those listed under "
+        "[tool.ftbench] jobs in pyproject.toml): comma-separated paths or globs, relative to "
+        "the rootdir. Collected where pytest looks (the rootdir, or the paths given).",
+        "GLOBS",
+        list_of(str),
+        pytest_only=True,
     ),
     Option(
         "checkpoint",
@@ -328,6 +337,13 @@ OPTIONS: tuple[Option, ...] = (
         one_of(("gsm8k", "hh-rlhf"), "preference data"),
         default="gsm8k",
     ),
+    Option(
+        "hub-dataset",
+        "Your data as a Hub dataset id (a job file's data.hub); --ftb-train-file and "
+        "--ftb-validation-file then name its splits (default train, validation).",
+        "ID",
+    ),
+    Option("hub-config", "The Hub dataset's configuration name.", "NAME"),
     Option(
         "results-dir",
         "Where run records go (DIR/runs/<run>/<case>.json).",

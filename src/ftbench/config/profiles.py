@@ -1,20 +1,24 @@
-"""Profiles: named sets of axis values and training arguments. Data, not code paths.
+"""Profiles: named sets of jobs (axis values and training arguments). Data, not code paths.
 
     from ftbench.config.profiles import get_profile, apply_overrides
     profile = apply_overrides(get_profile("smoke"), paddings=("dynamic",), max_steps=10)
 
-A profile holds jobs. `finetune` trains to convergence and checks accuracy; `throughput` runs a
-fixed number of steps per case and times the steady state. `pytest bench/` runs each job's
+The built-in profiles are job files (ftbench/config/jobs/smoke.yaml, full.yaml), read by
+`ftbench.config.jobfile` as a user's are. A profile holds jobs: `finetune` trains to
+convergence and checks accuracy; `throughput` runs a fixed number of steps per case and times
+the steady state. `pytest bench/` runs each job's
 checkpoint × padding × device × precision × method matrix.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ftbench.core.errors import ConfigError
 from ftbench.core.spec import Lora, Training
+from ftbench.stack.data import DataSource
 from ftbench.stack.methods import ADAPTER_METHODS
 from ftbench.tasks import get_task
 
@@ -59,6 +63,9 @@ class Job:
     # 1: in pytest's process; N > 1: under accelerate launch, same global batch
     # (ftbench.measure.launch)
     processes: tuple[int, ...] = (1,)
+    # The job's own data (a job file's `data:`); None: the run's (--ftb-data-dir and friends).
+    data: DataSource | None = None
+    origin: str = ""  # the job file it came from
 
     def training_for(self, method: str) -> Training:
         """The job's training, with the adapter's own learning rate where it has one."""
@@ -82,6 +89,7 @@ class Profile:
     # Per-metric changes to the metrics' default gates, e.g. {"eval_accuracy": {"k": 2}}.
     tolerances: dict[str, dict[str, float]] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
+    origin: str = ""  # the job file it came from
 
     def job(self, name: str) -> Job:
         for job in self.jobs:
@@ -96,278 +104,27 @@ class Profile:
         return asdict(self)
 
 
-ALL_PADDINGS = ("static", "dynamic", "bucketed", "dynamic-x8")
+def profile_names() -> list[str]:
+    """The profiles ftbench ships: job files in ftbench/config/jobs/ (smoke, full)."""
+    from ftbench.config.jobfile import builtin_profiles
+
+    return list(builtin_profiles())
 
 
-# The quality metrics each TRL task gates (GRPO also gates its two throughputs: see below).
-TRL_QUALITY = {
-    "sft": ("eval_loss", "eval_mean_token_accuracy"),
-    "dpo": ("eval_reward_accuracy", "eval_reward_margin"),
-    "reward": ("eval_accuracy", "eval_margin"),
-    "cpo": ("eval_reward_accuracy", "eval_reward_margin", "eval_nll_loss"),
-    "orpo": ("eval_reward_accuracy", "eval_reward_margin", "eval_log_odds_ratio"),
-    "grpo": ("eval_reward", "eval_reward_gain"),
-}
-
-
-def _trl_job(task: str, name: str | None = None, **changes: Any) -> Job:
-    """A TRL task's job: SmolLM2-135M on CPU in fp32, a few minutes of steps. On the smoke
-    profile (below) only quality is gated; throughput is recorded and gated on `full`."""
-    quality = TRL_QUALITY[task]
-    defaults: dict[str, Any] = {
-        "checkpoints": ("smollm2-135m",),
-        "paddings": ("padded",),
-        "devices": ("cpu",),
-        "precisions": ("fp32",),
-        # samples/s, not tokens/s: the same batches in the same order make them proportional,
-        # and samples/s is the figure the probe-relative gate and the busy check know.
-        "gates": (*quality, "train_samples_per_second", "peak_memory_bytes"),
-        "task": task,
-        "max_length": 256,
-    }
-    return Job(name or task, **{**defaults, **changes})
-
-
-# Measured on the 2-core CPU (fp32, no gradient checkpointing): an SFT step of 4 rows of
-# ~200 tokens takes about 5 s; a case, untrained and trained evaluation included, about
-# 2.5 minutes. Preference batches hold 2 pairs (4 rows).
-TRL_SMOKE_TRAINING = Training(
-    max_steps=16,
-    batch_size=4,
-    eval_batch_size=8,
-    learning_rate=2e-5,
-    timing_warmup_steps=2,
-    eval_samples=32,
-    evaluate_untrained=True,
-)
-# Quality only on the CPU: the same SFT case, identical batches, ran at 0.52 samples/s in a
-# `pytest bench/` process that had trained MRPC first and at 0.75 in a process of its own (peak
-# RSS 6.2 against 4.6 GB; the matmul probe was no slower), so a CPU throughput baseline for
-# them depends on what ran before in the process. Their records keep samples/s and tokens/s.
-TRL_SMOKE_GATES = TRL_QUALITY
-# GRPO: a step samples 4 completions for each of 2 prompts (the batch counts completions).
-# lr 1e-5 moved the training reward little in 12 steps (0.06 to about 0.2-0.5, noisy); 5e-5
-# teaches the answer format within them. About 20 s a step on the idle 2-core CPU, 55% of it
-# generating; a case, both evaluations included, about 7 minutes.
-GRPO_SMOKE_TRAINING = Training(
-    max_steps=12,
-    batch_size=8,
-    eval_batch_size=8,
-    learning_rate=5e-5,
-    timing_warmup_steps=1,
-    eval_samples=16,
-    evaluate_untrained=True,
-    max_completion_length=128,
-    num_generations=4,
-)
-GRPO_THROUGHPUT = ("generation_tokens_per_second", "optimizer_tokens_per_second")
-TRL_SMOKE_JOBS = (
-    # Over seeds 42-44 (2-core CPU): held-out loss 1.069, 1.060, 1.064 and token accuracy
-    # 0.733, 0.734, 0.733, from the untrained model's 1.428 and 0.668 on the same 32 rows. The
-    # floors sit between, so a trained model clears them and the untrained one does not.
-    _trl_job(
-        "sft",
-        gates=TRL_SMOKE_GATES["sft"],
-        training=TRL_SMOKE_TRAINING,
-        floors={"eval_loss": 1.25, "eval_mean_token_accuracy": 0.70},
-        # Rows must fit whole: at 256 tokens (chat template included) 24% of GSM8K's training
-        # problems did not, at 384 2.2% do not.
-        max_length=384,
-    ),
-    # Seeds 42-44: held-out reward accuracy 0.594, 0.656, 0.781 and margin 0.241, 0.160, 0.383;
-    # the untrained policy is its own reference, so both start at exactly 0.
-    _trl_job(
-        "dpo",
-        gates=TRL_SMOKE_GATES["dpo"],
-        training=replace(TRL_SMOKE_TRAINING, batch_size=2, learning_rate=1e-5),
-        floors={"eval_reward_accuracy": 0.5, "eval_reward_margin": 0.05},
-    ),
-    # Seeds 42-44: held-out accuracy 0.750, 0.688, 0.625 and margin 0.098, 0.076, 0.026, from
-    # the untrained model's 0.313, 0.500, 0.500 and -0.036, 0.000, 0.012 (its new score head is
-    # seeded). Only accuracy separates the two cleanly; the margin is gated on the baseline.
-    _trl_job(
-        "reward",
-        gates=TRL_SMOKE_GATES["reward"],
-        training=replace(TRL_SMOKE_TRAINING, batch_size=2, learning_rate=2e-5),
-        floors={"eval_accuracy": 0.55},
-    ),
-    # CPO and ORPO at DPO's 1e-5 barely moved in 16 steps (seed 42: CPO margin -1.79 to -1.49,
-    # ORPO log odds ratio -0.845 to -0.831, accuracy unchanged); 5e-5 moves them measurably.
-    # CPO, seeds 42-44: margin -0.913, -1.028, -0.686 from the untrained -1.791 (no reference
-    # model: the untrained policy's rewards already differ); NLL 1.411, 1.544, 1.306 from 1.498,
-    # so the NLL has no floor (seed 43 ended above it) and is gated on the baseline only.
-    _trl_job(
-        "cpo",
-        gates=TRL_SMOKE_GATES["cpo"],
-        training=replace(TRL_SMOKE_TRAINING, batch_size=2, learning_rate=5e-5),
-        floors={"eval_reward_margin": -1.4},
-    ),
-    # ORPO, seeds 42-44: log odds ratio -0.8268, -0.8262, -0.8232 and margin -0.0108, -0.0112,
-    # -0.0109, from the untrained -0.8454 and -0.0172 (accuracy 0.344 from 0.313 on 32 pairs).
-    _trl_job(
-        "orpo",
-        gates=TRL_SMOKE_GATES["orpo"],
-        training=replace(TRL_SMOKE_TRAINING, batch_size=2, learning_rate=5e-5),
-        floors={"eval_log_odds_ratio": -0.836, "eval_reward_margin": -0.014},
-    ),
-    # GRPO, seeds 42-44: held-out reward 0.641, 0.719, 1.000 from the untrained 0.078, 0.078,
-    # 0.063 (nearly all of it the format reward; correct answers 0-3%), gains 0.56-0.94.
-    # Quality only here too: GRPO's generated and optimizer tokens/s are raw figures (only
-    # samples/s has a probe-relative twin so far), so a slower host of this hardware id would
-    # fail them, and in CI they run after five other jobs in one process. The record and the
-    # report keep both; `full` gates them.
-    _trl_job(
-        "grpo",
-        gates=TRL_SMOKE_GATES["grpo"],
-        training=GRPO_SMOKE_TRAINING,
-        floors={"eval_reward": 0.3, "eval_reward_gain": 0.25},
-    ),
-)
-
-SMOKE = Profile(
-    name="smoke",
-    description="CPU minutes: one real fine-tune of the bundled MiniLM-L6, every padding timed",
-    jobs=(
-        # Calibrated by hand on a 2-core CPU: full fine-tuning reaches accuracy 0.797, F1 0.864
-        # in about 300 s of training. LoRA on peft's BERT targets (query, value), r 8, alpha 16,
-        # lr 1e-3: seed 42 reached 0.7623 / 0.8412 with dropout 0.1, but only 0.7426 / 0.8304
-        # (at the floors) with peft's default of none. The majority class: 0.684 / 0.812.
-        Job(
-            "finetune",
-            checkpoints=("minilm-l6",),
-            paddings=("bucketed",),  # the fastest strategy on CPU, so the fine-tune stays short
-            devices=("cpu",),
-            precisions=("fp32",),
-            methods=("full", "lora"),
-            training=Training(epochs=3, batch_size=32, learning_rate=1e-4, target_accuracy=0.75),
-            lora=Lora(
-                rank=8,
-                alpha=16,
-                dropout=0.1,
-                learning_rate=1e-3,
-                floors={"eval_accuracy": 0.74, "eval_f1": 0.82},
-            ),
-            floors={"eval_accuracy": 0.77, "eval_f1": 0.84},
-        ),
-        # 3 warm-up + 22 timed steps of batch 32: about 2 minutes for all four strategies.
-        # Full fine-tuning only, to keep CI short; the LoRA fine-tune above records its samples/s.
-        Job(
-            "throughput",
-            checkpoints=("minilm-l6",),
-            paddings=ALL_PADDINGS,
-            devices=("cpu",),
-            precisions=("fp32",),
-            training=Training(max_steps=25, batch_size=32, learning_rate=1e-4, evaluate=False),
-            gates=("train_samples_per_second", "peak_memory_bytes"),
-        ),
-        *TRL_SMOKE_JOBS,
-    ),
-    # A shared 2-core VM is noisy: over three reruns, 3 of 12 first measurements fell 10-30%
-    # below the baseline median (all passed on re-measure). 15% keeps a 30% slowdown red while
-    # making a false alarm, two low measurements in a row, rarer.
-    tolerances={"train_samples_per_second": {"relative": 0.15}},
-)
-
-FULL = Profile(
-    name="full",
-    description="GPU: the Hugging Face course recipe over every padding strategy and precision",
-    jobs=(
-        # The course: bert-base-uncased, Trainer defaults, 3 epochs, batch 8, lr 5e-5, seed 42,
-        # gives accuracy 0.85-0.87 and F1 0.89-0.91.
-        Job(
-            "finetune",
-            checkpoints=("bert-base-uncased",),
-            paddings=ALL_PADDINGS,
-            devices=("cuda",),
-            precisions=("fp32", "bf16", "fp16"),
-            methods=("full", "lora", "qlora"),
-            training=Training(epochs=3, batch_size=8, learning_rate=5e-5, target_accuracy=0.84),
-            # Not calibrated on a GPU yet: floors below the course's full fine-tune, for LoRA.
-            lora=Lora(
-                rank=8,
-                alpha=16,
-                dropout=0.1,
-                learning_rate=5e-4,
-                floors={"eval_accuracy": 0.78, "eval_f1": 0.85},
-            ),
-            floors={"eval_accuracy": 0.83, "eval_f1": 0.88},
-        ),
-        Job(
-            "throughput",
-            checkpoints=("bert-base-uncased",),
-            paddings=ALL_PADDINGS,
-            devices=("cuda",),
-            precisions=("fp32", "bf16", "fp16"),
-            methods=("full", "lora", "qlora"),
-            training=Training(
-                max_steps=110,
-                batch_size=32,
-                learning_rate=5e-5,
-                timing_warmup_steps=10,
-                steps_per_round=10,
-                evaluate=False,
-            ),
-            gates=("train_samples_per_second", "peak_memory_bytes"),
-        ),
-        # Not calibrated on a GPU yet: no floors; the baselines' seeds set the gates.
-        *(
-            _trl_job(
-                task,
-                paddings=paddings,
-                devices=("cuda",),
-                precisions=("bf16",),
-                methods=("full", "lora"),
-                max_length=512,
-                training=Training(
-                    max_steps=200,
-                    batch_size=8,
-                    eval_batch_size=16,
-                    learning_rate=lr,
-                    timing_warmup_steps=10,
-                    eval_samples=256,
-                    evaluate_untrained=True,
-                ),
-            )
-            for task, paddings, lr in (
-                ("sft", ("padded", "packed", "padding-free"), 2e-5),
-                ("dpo", ("padded",), 5e-6),
-                ("reward", ("padded",), 1e-5),
-                ("cpo", ("padded",), 5e-6),
-                ("orpo", ("padded",), 5e-6),
-            )
-        ),
-        # 16 prompts x 8 completions of up to 256 tokens a step; not calibrated on a GPU yet.
-        _trl_job(
-            "grpo",
-            devices=("cuda",),
-            precisions=("bf16",),
-            methods=("full", "lora"),
-            gates=(*TRL_QUALITY["grpo"], *GRPO_THROUGHPUT, "peak_memory_bytes"),
-            training=Training(
-                max_steps=100,
-                batch_size=128,
-                eval_batch_size=64,
-                learning_rate=1e-6,
-                timing_warmup_steps=5,
-                eval_samples=128,
-                evaluate_untrained=True,
-                max_completion_length=256,
-                num_generations=8,
-            ),
-        ),
-    ),
-)
-
-PROFILES = {p.name: p for p in (SMOKE, FULL)}
-
-
+@functools.cache
 def get_profile(name: str) -> Profile:
-    try:
-        return PROFILES[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown profile {name!r}; choose from {', '.join(PROFILES)} or 'auto'"
-        ) from None
+    """A built-in profile, read from its job file once."""
+    from ftbench.config.jobfile import builtin_profiles, load_job_file
+
+    files = builtin_profiles()
+    if name not in files:
+        raise ConfigError(f"unknown profile {name!r}; choose from {', '.join(files)} or 'auto'")
+    return load_job_file(files[name])
+
+
+def known_profile(name: str) -> Profile | None:
+    """The built-in profile of that name, or None (a job file's profile)."""
+    return get_profile(name) if name in profile_names() else None
 
 
 def default_profile_name() -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ftbench.config.build import GatePolicy
-from ftbench.config.profiles import PROFILES
+from ftbench.config.profiles import known_profile
 from ftbench.core.errors import BaselineError, ConfigError, FtbenchError
 from ftbench.core.formats import fmt_value
 from ftbench.judge import verdict
@@ -83,9 +83,11 @@ def _job_and_policy(profile: str, job_name: str) -> tuple[Job | None, GatePolicy
     """The job's gates and the profile's tolerances, for a built-in profile; all metrics and
     the default tolerances otherwise."""
     try:
-        known = PROFILES[profile]
+        known = known_profile(profile)
+        if known is None:
+            return None, GatePolicy()
         return known.job(job_name), GatePolicy(tolerances=tolerances_with(known.tolerances))
-    except (KeyError, ConfigError):
+    except ConfigError:
         return None, GatePolicy()
 
 

@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ftbench.config.profiles import PROFILES
+from ftbench.config.profiles import known_profile
 from ftbench.core.errors import FtbenchError
 from ftbench.core.formats import fmt_rate
 from ftbench.judge.baselines import BaselineStore, bound_for, gated_values
@@ -209,7 +209,7 @@ class _Bands:
 
 def _tolerances(profile: str) -> dict[str, Any]:
     """The gate's tolerances for a profile: its own where it names them, else the defaults."""
-    known = PROFILES.get(profile)
+    known = known_profile(profile)
     return tolerances_with(known.tolerances) if known is not None else default_tolerances()
 
 

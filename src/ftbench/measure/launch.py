@@ -398,4 +398,5 @@ def option_args(get: Callable[[str], Any], names: Sequence[str]) -> list[str]:
 DATA_OPTIONS = (
     "data-dir", "train-file", "validation-file", "test-file", "text-columns", "label-column",
     "prompt-column", "completion-column", "chosen-column", "rejected-column", "preference-data",
+    "hub-dataset", "hub-config",
 )  # fmt: skip

@@ -16,6 +16,7 @@ session-scoped fixtures chained checkpoint -> tokenizer -> dataset -> collator -
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,6 +54,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     interrupt.uninstall(config)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """A job file (ftbench*.yaml, listed, or named on the command line) as a module of jobs."""
+    settings = parent.config.stash[SESSION_KEY].settings
+    if not settings.is_job_file(file_path, given=parent.session.isinitpath(file_path)):
+        return None
+    from ftbench.plugin.jobfiles import JobFile
+
+    collector = JobFile.from_parent(parent, path=file_path)
+    collector.settings = settings
+    return collector
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -161,6 +174,7 @@ def ftb_job(request: pytest.FixtureRequest, ftb_session: FtbSession, ftb_checkpo
 
 @pytest.fixture
 def ftb_spec(
+    request: pytest.FixtureRequest,
     ftb_session: FtbSession,
     ftb_job: Any,
     ftb_checkpoint: Any,
@@ -171,8 +185,10 @@ def ftb_spec(
     ftb_processes: int,
 ) -> Any:
     """The case's CaseSpec: what a plain `ftbench.measure.runner.run` call would be given."""
+    marker = request.node.get_closest_marker("ftbench")
     spec = ftb_session.case_spec(
         ftb_job,
+        marker.kwargs.get("file") if marker else None,
         checkpoint=ftb_checkpoint.spec,
         padding=ftb_padding.name,
         device=ftb_device,
@@ -213,8 +229,10 @@ def ftb_model(
         yield None
         return
 
+    parts = ftb_session.parts
+    data = parts.data(ftb_spec.task, parts.source_of(ftb_spec))
     model, seconds = get_task(ftb_spec.task).load_case_model(
-        ftb_spec, ftb_checkpoint, ftb_tokenizer, ftb_session.parts.data(ftb_spec.task)
+        ftb_spec, ftb_checkpoint, ftb_tokenizer, data
     )
     request.node.stash[MODEL_LOAD_SECONDS] = seconds
     yield model

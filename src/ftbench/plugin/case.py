@@ -49,7 +49,7 @@ class CaseHost(Protocol):
     def progress(self, line: str) -> None: ...
     def stage_baseline(self, case: Case) -> None: ...
     def launch(self, spec: CaseSpec) -> CaseResult: ...
-    def baseline_location(self, device: str) -> tuple[BaselineStore, str, str]: ...
+    def baseline_location(self, device: str, profile: str) -> tuple[BaselineStore, str, str]: ...
 
 
 @dataclass
@@ -112,7 +112,7 @@ class Case:
     def _settle(self) -> None:
         """While the last measurement was taken on a busy device, wait for quiet and measure
         again, within `--ftb-busy-wait` seconds; the last measurement is then the one judged."""
-        deadline = time.monotonic() + self.session.settings.policy.busy_wait
+        deadline = time.monotonic() + self.session.settings.policy_for(self.spec.profile).busy_wait
         while is_busy(self.results[-1]):
             left = deadline - time.monotonic()
             if left <= 0:
@@ -131,9 +131,10 @@ class Case:
         """Floors first, then the baseline gates; raise a named error on a miss. Returns the
         status the summary shows ("within bounds", "no baseline", ...), also kept in `status`."""
         job = self.job
-        # A task's floors are calibrated on its default data; they say nothing about other data.
+        # A built-in task's floors are calibrated on its default data; they say nothing about
+        # other data. A job file's own data comes with its own floors.
         calibrated_on = get_task(self.spec.task).calibrated_on(self.session.settings.source)
-        off = floors_off(self.results[0].data, calibrated_on)
+        off = floors_off(self.results[0].data, calibrated_on) if job.data is None else None
         if off and job.floors_off is None and (job.floors or job.lora.floors):
             job = replace(job, floors={}, lora=replace(job.lora, floors={}), floors_off=off)
             self.results[0].notes.append(f"floors not checked: {off}")
@@ -155,10 +156,12 @@ class Case:
         quality = [m for m in self.job.gates if m in known and known[m].quality]
         ran = [r for _, r in self.session.results]
         one_id = replace(self.spec, processes=1).case_id
-        store, hardware_id, profile = self.session.baseline_location(self.spec.device)
+        store, hardware_id, profile = self.session.baseline_location(
+            self.spec.device, self.spec.profile
+        )
         entry = store.entry(hardware_id, profile, one_id) or {}
         std = {m: s.get("std", 0.0) for m, s in (entry.get("metrics") or {}).items()}
-        tolerances = self.session.settings.policy.tolerances
+        tolerances = self.session.settings.policy_for(self.spec.profile).tolerances
         failed = []
         for result in self.results:
             one = one_process_of(result, ran)
@@ -183,8 +186,11 @@ class Case:
             raise RegressionError("\n".join(lines + [f"  {v.describe()}" for v in failed]))
 
     def _gate(self) -> str:
-        case_id, policy = self.spec.case_id, self.session.settings.policy
-        store, hardware_id, profile = self.session.baseline_location(self.spec.device)
+        case_id = self.spec.case_id
+        policy = self.session.settings.policy_for(self.spec.profile)
+        store, hardware_id, profile = self.session.baseline_location(
+            self.spec.device, self.spec.profile
+        )
         entry = store.entry(hardware_id, profile, case_id)
         path = store.path(hardware_id, profile)
         reason = verdict.comparable(case_id, self.results[0], entry, path, policy)

@@ -31,11 +31,12 @@ MARKER = "ftbench"
 
 
 def job_of(node: Any, settings: Settings) -> Job:
-    """The profile's job a test names with `@pytest.mark.ftbench(job)`."""
+    """The job a test names with `@pytest.mark.ftbench(job)`: the built-in profile's, or with
+    `file=` (a job file's test) that file's."""
     marker = node.get_closest_marker(MARKER)
     if marker is None or not marker.args:
         raise ConfigError(f"{node.nodeid}: uses ftb_case but has no @pytest.mark.ftbench(job)")
-    return settings.profile.job(marker.args[0])
+    return settings.profile_of(marker.kwargs.get("file")).job(marker.args[0])
 
 
 def parametrize(metafunc: pytest.Metafunc, settings: Settings) -> pytest.UsageError | None:
@@ -44,11 +45,11 @@ def parametrize(metafunc: pytest.Metafunc, settings: Settings) -> pytest.UsageEr
     marker = metafunc.definition.get_closest_marker(MARKER)
     wanted = marker.args[0] if marker and marker.args else None
     try:
-        profile = settings.profile
+        profile = settings.profile_of(marker.kwargs.get("file") if marker else None)
     except pytest.UsageError as exc:
         metafunc.parametrize("ftb_checkpoint", [pytest.param(None, id="unusable-options")])
         return exc
-    if wanted not in profile.job_names():
+    if wanted not in profile.job_names() or not settings.selected(wanted):
         # One skipped case, so the job shows up in the report with the reason.
         reason = f"job {wanted!r} is not selected in profile {profile.name!r}"
         unselected = pytest.param(None, marks=pytest.mark.skip(reason=reason), id="not-selected")
@@ -71,6 +72,7 @@ def parametrize(metafunc: pytest.Metafunc, settings: Settings) -> pytest.UsageEr
 
 def preflight(items: list[pytest.Item], settings: Settings, parts: Parts, ledger: Ledger) -> None:
     """Fail the whole run early, with one message, on unusable data, checkpoints, baselines."""
+    settings.check_jobs()
     cases = [i for i in items if "ftb_case" in getattr(i, "fixturenames", ())]
     cases = [i for i in cases if i.get_closest_marker("skip") is None]
     if not cases:
@@ -80,9 +82,13 @@ def preflight(items: list[pytest.Item], settings: Settings, parts: Parts, ledger
         for spec in sorted({p["ftb_checkpoint"] for p in params}):
             parts.checkpoint(spec)
         check_lora_targets(cases, settings, parts)
-        for task in sorted({job_of(i, settings).task for i in cases}):
-            parts.data(task)
-        settings.policy  # noqa: B018 - validates the tolerance options now
+        jobs = {(job.task, job.data): job for job in (job_of(i, settings) for i in cases)}
+        for task, source in jobs:
+            if get_task(task).problem() is None:  # else its cases skip with the install command
+                parts.data(task, source)
+        profiles = {settings.profile_of(_file_of(i)).name for i in cases}
+        for name in sorted(profiles):
+            settings.policy_for(name)  # validates the tolerance options now
         # issue 12: before any training, not after the first case
         check_writable(settings.results_dir, "--ftb-results-dir")
         if settings.updating_baselines:
@@ -90,10 +96,16 @@ def preflight(items: list[pytest.Item], settings: Settings, parts: Parts, ledger
         git_state()  # the commit the run starts from, not one made while it runs
         for device in sorted({p["ftb_device"] for p in params}):
             if device_problem(device) is None:  # a corrupt baseline file stops the run here
-                store, hardware_id, profile = ledger.baseline_location(device)
-                store.load(hardware_id, profile)
+                for name in sorted(profiles):
+                    store, hardware_id, profile = ledger.baseline_location(device, name)
+                    store.load(hardware_id, profile)
     except FtbenchError as exc:
         raise pytest.UsageError(f"ftbench: {exc}") from None
+
+
+def _file_of(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker(MARKER)
+    return marker.kwargs.get("file") if marker is not None else None
 
 
 def check_lora_targets(cases: list[pytest.Item], settings: Settings, parts: Parts) -> None:

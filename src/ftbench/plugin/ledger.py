@@ -61,12 +61,12 @@ class Ledger:
 
     # -- baselines -------------------------------------------------------------------------------
 
-    def baseline_location(self, device: str) -> tuple[BaselineStore, str, str]:
+    def baseline_location(self, device: str, profile: str) -> tuple[BaselineStore, str, str]:
         """The baseline store, this device's hardware id and the profile: where a case's
         baseline entry is kept."""
         if device not in self._hardware:
             self._hardware[device] = hardware_id(device)
-        return self.baselines, self._hardware[device], self.settings.profile.name
+        return self.baselines, self._hardware[device], profile
 
     @property
     def baselines(self) -> BaselineStore:
@@ -86,7 +86,7 @@ class Ledger:
         return self._recorder.report if self._recorder is not None else []
 
     def stage_baseline(self, case: Case) -> None:
-        _, hardware, profile = self.baseline_location(case.spec.device)
+        _, hardware, profile = self.baseline_location(case.spec.device, case.spec.profile)
         self.recorder.stage(hardware, profile, case.spec.case_id, case.results, case.job)
 
     def finish(self, interrupted: bool) -> None:

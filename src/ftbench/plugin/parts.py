@@ -2,7 +2,8 @@
 
     parts = Parts(source)
     checkpoint = parts.checkpoint("minilm-l6")     # None: a missing optional package (a skip)
-    data = parts.data("mrpc")                       # loaded and checked once
+    data = parts.data("mrpc")                       # loaded and checked once (per source)
+    parts.use(spec, job.data)                       # a job file's own data, for its cases
     encoded = parts.encoded(spec, checkpoint, tokenizer)
 
 A case's own model is never shared: `fresh_model` loads a new one for another seed or a
@@ -31,9 +32,10 @@ class Parts:
         self.source = source
         self._checkpoints: dict[str, Checkpoint] = {}
         self._unavailable: dict[str, str] = {}  # checkpoint spec -> why it can't be had here
-        self._data: dict[str, Any] = {}  # per task
-        self._identity: dict[str, dict[str, Any]] = {}  # per task
-        self._encoded: dict[tuple, Any] = {}  # per task, checkpoint, padding, length, rows
+        self._data: dict[tuple, Any] = {}  # per task and source
+        self._identity: dict[tuple, dict[str, Any]] = {}  # per task and source
+        self._encoded: dict[tuple, Any] = {}  # per task, source, checkpoint, padding, length, rows
+        self._sources: dict[tuple[str, str], DataSource] = {}  # a job file's data, by job
         self._cost_curves: dict[tuple[str, ...], dict[str, Any]] = {}
 
     def checkpoint(self, spec: str) -> Checkpoint | None:
@@ -57,26 +59,44 @@ class Parts:
             return problem
         return task.checkpoint_problem(checkpoint)
 
-    def data(self, task_name: str) -> Any:
-        """The task's data, loaded and checked once per run; None where the task can't run."""
-        if task_name not in self._data:
+    def use(self, spec: CaseSpec, source: DataSource | None) -> None:
+        """The case's job reads its own data (a job file's `data:`), not the run's."""
+        if source is not None:
+            self._sources[(spec.profile, spec.job)] = source
+
+    def source_of(self, spec: CaseSpec) -> DataSource:
+        return self.source_for(spec.profile, spec.job)
+
+    def source_for(self, profile: str, job: str) -> DataSource:
+        """Where a job's cases read their data: its own, else the run's (the options')."""
+        return self._sources.get((profile, job), self.source)
+
+    def data(self, task_name: str, source: DataSource | None = None) -> Any:
+        """The task's data, loaded and checked once per run and source; None where the task
+        can't run."""
+        source = source or self.source
+        if (task_name, source) not in self._data:
             task = get_task(task_name)
             if task.problem() is not None:
                 return None
-            self._data[task_name] = task.load_data(self.source)
-        return self._data[task_name]
+            self._data[task_name, source] = task.load_data(source)
+        return self._data[task_name, source]
 
-    def data_identity(self, task_name: str) -> dict[str, Any]:
+    def data_identity(self, task_name: str, source: DataSource | None = None) -> dict[str, Any]:
         """What a task's cases train and evaluate on: stored in each record and baseline."""
-        if task_name not in self._identity:
+        source = source or self.source
+        if (task_name, source) not in self._identity:
             task = get_task(task_name)
-            self._identity[task_name] = task.identity(self.source, self.data(task_name))
-        return self._identity[task_name]
+            data = self.data(task_name, source)
+            self._identity[task_name, source] = task.identity(source, data)
+        return self._identity[task_name, source]
 
     def encoded(self, spec: CaseSpec, checkpoint: Checkpoint, tokenizer: Any) -> Any:
         """The task's data for a tokenizer and padding (tokenized for Trainer), built once."""
+        source = self.source_of(spec)
         key = (
             spec.task,
+            source,
             checkpoint.spec,
             spec.padding,
             spec.max_length,
@@ -84,13 +104,14 @@ class Parts:
         )
         if key not in self._encoded:
             task = get_task(spec.task)
-            self._encoded[key] = encode(task, self.data(spec.task), tokenizer, spec)
+            self._encoded[key] = encode(task, self.data(spec.task, source), tokenizer, spec)
         return self._encoded[key]
 
     def fresh_model(self, spec: CaseSpec, checkpoint: Checkpoint, tokenizer: Any) -> dict[str, Any]:
         """Another seed, or a re-measure: a new model, never one that has trained already."""
         task = get_task(spec.task)
-        model, seconds = task.load_case_model(spec, checkpoint, tokenizer, self.data(spec.task))
+        data = self.data(spec.task, self.source_of(spec))
+        model, seconds = task.load_case_model(spec, checkpoint, tokenizer, data)
         return {"model": model, "model_load_seconds": seconds}
 
     def cost_curve(
@@ -101,6 +122,10 @@ class Parts:
         key = (spec.checkpoint, spec.device, spec.precision, spec.method)
         if key not in self._cost_curves:
             self._cost_curves[key] = measure_for_case(
-                spec, parts["checkpoint"], parts["tokenizer"], self.data(spec.task), report=report
+                spec,
+                parts["checkpoint"],
+                parts["tokenizer"],
+                self.data(spec.task, self.source_of(spec)),
+                report=report,
             )
         return self._cost_curves[key]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ftbench.config.build import case_spec
+from ftbench.config.build import case_spec, source_options
 from ftbench.core.errors import CaseOutOfMemoryError, FtbenchError
 from ftbench.env.oom import release
 from ftbench.measure.launch import DATA_OPTIONS, launch_case, option_args, processes_problem
@@ -64,8 +64,11 @@ class FtbSession:
 
     # -- a case: what the fixtures build, and `CaseHost` for the case ----------------------------
 
-    def case_spec(self, job: Job, **axes: Any) -> CaseSpec:
-        return case_spec(job, self.settings.profile, **axes)
+    def case_spec(self, job: Job, file: str | None = None, **axes: Any) -> CaseSpec:
+        """The case's spec, from its job's profile (a job file's, or the built-in one)."""
+        spec = case_spec(job, self.settings.profile_of(file), **axes)
+        self.parts.use(spec, job.data)
+        return spec
 
     def case(self, *, node: Any, job: Job, spec: CaseSpec, **parts: Any) -> Case:
         return Case(spec=spec, job=job, session=self, nodeid=node.nodeid, parts=parts)
@@ -100,9 +103,11 @@ class FtbSession:
     def launch(self, spec: CaseSpec) -> CaseResult:
         """Run a case of N > 1 processes under accelerate launch (ftbench.measure.launch)."""
         config_file = self.settings.accelerate_config
+        source = self.parts.source_of(spec)
+        data_options = source_options(source) if source is not self.parts.source else None
         result = launch_case(
             spec,
-            option_args(self.settings.get, DATA_OPTIONS),
+            option_args(data_options or self.settings.get, DATA_OPTIONS),
             config_file=config_file,
             timeout=self.settings.launch_timeout,
             echo=self.progress,
@@ -114,11 +119,12 @@ class FtbSession:
     def record(self, nodeid: str, result: CaseResult) -> Path:
         # Every record knows its data: the identity beside the rows the case used.
         task = result.axes.get("task", "mrpc")
-        result.data = {**self.parts.data_identity(task), **(result.data or {})}
+        source = self.parts.source_for(result.profile, result.job)
+        result.data = {**self.parts.data_identity(task, source), **(result.data or {})}
         return self.ledger.record(nodeid, result)
 
-    def baseline_location(self, device: str) -> tuple[BaselineStore, str, str]:
-        return self.ledger.baseline_location(device)
+    def baseline_location(self, device: str, profile: str) -> tuple[BaselineStore, str, str]:
+        return self.ledger.baseline_location(device, profile)
 
     def stage_baseline(self, case: Case) -> None:
         self.ledger.stage_baseline(case)
@@ -158,8 +164,8 @@ class FtbSession:
 
     def display(self, reporter: Any) -> None:
         ran = {r.job for _, r in self.results}
-        profile = self.settings.profile
-        floors_off = {j.name: j.floors_off for j in profile.jobs if j.floors_off and j.name in ran}
+        jobs = [job for profile in self.settings.profiles_in_use() for job in profile.jobs]
+        floors_off = {j.name: j.floors_off for j in jobs if j.floors_off and j.name in ran}
         write_summary(
             reporter,
             self.results,

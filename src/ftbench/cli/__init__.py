@@ -5,7 +5,8 @@ ftbench compare A B                                              # B against A, 
 ftbench report RUN_DIR [RUN_DIR ...] --out DIR                   # tables and charts
 ftbench history results/runs --metric train_samples_per_second   # a metric over runs
 ftbench options > docs/options.md                                # every option, as markdown
-ftbench jobs --profile full --json                               # a CI matrix of jobs
+ftbench jobs [PATH ...] [--profile full] [--json]                 # the jobs pytest collects
+ftbench init [DIR] --task dpo                                    # a starter job file and CI
 ftbench comment RUN_DIR --baselines base/results/baselines       # a pull request's comment
 ftbench baselines merge shards/*/baselines --into results/baselines   # sharded recording
 """
@@ -13,15 +14,12 @@ ftbench baselines merge shards/*/baselines --into results/baselines   # sharded 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 from pathlib import Path
 
-from ftbench.cli import run
+from ftbench.cli import init, jobs, run
 from ftbench.config.options import options_markdown
-from ftbench.config.profiles import get_profile
-from ftbench.core.errors import ConfigError, FtbenchError
+from ftbench.core.errors import FtbenchError
 from ftbench.core.files import write_text_atomic
 from ftbench.core.record import CaseResult, load_runs
 from ftbench.judge.baselines import BaselineStore
@@ -72,9 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--baselines", type=Path, default=Path("results/baselines"))
     history.add_argument("--out", type=Path, default=Path("results/reports/history"))
     commands.add_parser("options", help="every option as a markdown table (docs/options.md)")
-    jobs = commands.add_parser("jobs", help="a profile's jobs and the size of each one's matrix")
-    jobs.add_argument("--profile", default="full", help="smoke or full (default: full)")
-    jobs.add_argument("--json", action="store_true", help="only the names, as a JSON list")
+    jobs.add_arguments(
+        commands.add_parser("jobs", help="the jobs pytest would collect, their matrices, sources")
+    )
+    init.add_arguments(
+        commands.add_parser("init", help="write a starter job file and CI workflow into a repo")
+    )
     note = commands.add_parser("comment", help="a pull-request comment: regressions vs the base")
     note.add_argument(
         "runs", nargs="+", type=Path, help="run directories, or a folder of them (results/runs)"
@@ -109,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         print(options_markdown(), end="")
         return 0
     if args.command == "jobs":
-        return jobs_main(args.profile, args.json)
+        return jobs.main(args)
+    if args.command == "init":
+        return init.main(args)
     if args.command == "comment":
         return comment_main(args)
     if args.command == "baselines":
@@ -175,25 +178,6 @@ def history_main(args: argparse.Namespace) -> int:
     print()
     for path in written:
         print(f"wrote {path}")
-    return 0
-
-
-def jobs_main(profile_name: str, as_json: bool) -> int:
-    """The profile's jobs: a CI matrix reads the names, so it never drifts from the profile."""
-    try:
-        profile = get_profile(profile_name)
-    except ConfigError as exc:
-        print(f"ftbench jobs: {exc}", file=sys.stderr)
-        return 2
-    if as_json:
-        print(json.dumps(profile.job_names()))
-        return 0
-    for job in profile.jobs:
-        cases = math.prod(
-            len(axis) for axis in (job.checkpoints, job.paddings, job.devices, job.precisions,
-                                   job.methods, job.processes)
-        )  # fmt: skip
-        print(f"{job.name:<11} task {job.task:<7} {cases:>3} case(s)  gates {', '.join(job.gates)}")
     return 0
 
 

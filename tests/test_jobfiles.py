@@ -1,0 +1,392 @@
+"""Job files: a team's recipes in YAML, collected by `pytest` in their own repository.
+
+Every bad input is one line naming the file and line, before anything trains; a good file
+trains, records, records baselines and is gated like the built-in jobs; a task of one's own
+(the KTO example) runs with no change to ftbench.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets  # noqa: F401  (see test_plugin.py: imported before any pytester run)
+import pytest
+import transformers
+from conftest import make_pairs
+
+from ftbench.config.jobfile import builtin_profiles, fields_markdown, load_job_file
+from ftbench.config.profiles import get_profile
+from ftbench.core.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "custom-task"
+
+GOOD = """\
+name: pairs
+task: mrpc
+checkpoint: {checkpoint}
+data:
+  train: train.csv
+  validation: dev.csv
+  columns: {{sentence1: first, sentence2: second, label: same}}
+paddings: [dynamic]
+max_length: 64
+trainer:
+  max_steps: 6
+  per_device_train_batch_size: 8
+  learning_rate: {lr}
+  lr_scheduler_type: cosine
+  gradient_accumulation_steps: 2
+floors: {{eval_accuracy: 0.0}}
+"""
+
+
+def _job(tmp_path: Path, text: str, name: str = "ftbench.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _error(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_job_file(_job(tmp_path, text))
+    message = str(caught.value)
+    assert "\n" not in message  # one line
+    return message
+
+
+def _write_pairs(directory: Path, train: int = 48, dev: int = 24) -> None:
+    """Sentence pairs as a team keeps them: CSV with its own column names."""
+    for name, rows in (("train.csv", make_pairs(train, 1)), ("dev.csv", make_pairs(dev, 2))):
+        with (directory / name).open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["first", "second", "same"])
+            writer.writerows((a, b, label) for label, a, b in rows)
+
+
+# -- the built-in profiles are job files -----------------------------------------------------------
+
+
+def test_the_built_in_profiles_are_shipped_job_files() -> None:
+    assert set(builtin_profiles()) == {"smoke", "full"}
+    smoke = get_profile("smoke")
+    assert smoke.origin.endswith("config/jobs/smoke.yaml")
+    assert [j.name for j in smoke.jobs] == [
+        "finetune", "throughput", "sft", "dpo", "reward", "cpo", "orpo", "grpo",
+    ]  # fmt: skip
+    sft = smoke.job("sft")
+    assert (sft.max_length, sft.training.max_steps, sft.training.batch_size) == (384, 16, 4)
+    assert sft.floors == {"eval_loss": 1.25, "eval_mean_token_accuracy": 0.70}
+    assert smoke.job("dpo").training.learning_rate == 1e-5  # a merge key's override
+    assert smoke.job("finetune").lora.floors == {"eval_accuracy": 0.74, "eval_f1": 0.82}
+    assert get_profile("full").job("grpo").training.num_generations == 8
+    assert all(":" in job.origin for job in smoke.jobs)  # file and line
+
+
+def test_a_job_file_maps_trainer_fields_and_passes_the_rest_through(tmp_path: Path) -> None:
+    profile = load_job_file(_job(tmp_path, GOOD.format(checkpoint="minilm-l6", lr=1e-4)))
+    [job] = profile.jobs
+    assert profile.name == "ftbench"  # the file's name
+    assert (job.name, job.task, job.checkpoints, job.paddings) == (
+        "pairs", "mrpc", ("minilm-l6",), ("dynamic",),
+    )  # fmt: skip
+    assert (job.training.max_steps, job.training.batch_size) == (6, 8)
+    assert job.training.trainer_args == {
+        "lr_scheduler_type": "cosine",
+        "gradient_accumulation_steps": 2,
+    }
+    assert job.gates == ("eval_accuracy", "eval_f1", "peak_memory_bytes")  # the task's default
+    assert job.data.text_columns == ("first", "second")
+    assert job.data.label_column == "same"
+    assert job.data.train_file == str(tmp_path / "train.csv")  # relative to the file
+
+
+def test_the_trainer_config_receives_the_passed_through_fields(tmp_path: Path) -> None:
+    from ftbench.config.build import case_spec
+    from ftbench.measure.runner import training_arguments
+
+    profile = load_job_file(_job(tmp_path, GOOD.format(checkpoint="minilm-l6", lr=1e-4)))
+    spec = case_spec(profile.jobs[0], profile, checkpoint="minilm-l6", padding="dynamic")
+    args = training_arguments(spec, str(tmp_path / "out"), train_size=48)
+    assert args.gradient_accumulation_steps == 2
+    assert args.lr_scheduler_type.value == "cosine"
+    assert spec.recipe["trainer_args"]["gradient_accumulation_steps"] == 2  # in the record
+
+
+# -- bad input: one line each, naming file and line -----------------------------------------------
+
+
+def test_a_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    message = _error(tmp_path, "task: mrpc\ncheckpoint: [minilm-l6\ntrainer: {}\n")
+    assert "ftbench.yaml:3" in message
+    assert "not valid YAML" in message
+
+
+def test_an_unknown_key_names_the_nearest(tmp_path: Path) -> None:
+    message = _error(tmp_path, "task: mrpc\ncheckpoint: minilm-l6\npadings: [dynamic]\n")
+    assert "ftbench.yaml:3" in message
+    assert "unknown key 'padings'" in message
+    assert "did you mean paddings" in message
+
+
+def test_an_unknown_trainer_field_names_class_version_and_nearest(tmp_path: Path) -> None:
+    text = "task: mrpc\ncheckpoint: minilm-l6\ntrainer:\n  max_steps: 4\n  lerning_rate: 1\n"
+    message = _error(tmp_path, text)
+    assert "ftbench.yaml:5" in message
+    assert "unknown trainer field 'lerning_rate'" in message
+    assert (
+        f"transformers.training_args.TrainingArguments (transformers {transformers.__version__})"
+        in message
+    )
+    assert "did you mean learning_rate" in message
+
+
+def test_a_trl_config_field_is_checked_against_the_trl_class(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    ok = "task: dpo\ncheckpoint: smollm2-135m\ntrainer: {beta: 0.2, loss_type: [sigmoid]}\n"
+    assert load_job_file(_job(tmp_path, ok)).jobs[0].training.trainer_args["beta"] == 0.2
+    message = _error(tmp_path, "task: dpo\ncheckpoint: smollm2-135m\ntrainer: {betta: 0.2}\n")
+    assert "DPOConfig (trl " in message
+    assert "did you mean beta" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("trainer: {num_train_epochs: three}", "`num_train_epochs` must be a number, not str"),
+        ("trainer: {lr_scheduler_type: 5}", "trainer.lr_scheduler_type must be a string, not int"),
+        ("paddings: dynamic-x9", "unknown value 'dynamic-x9'; choose from static"),
+        ("floors: {eval_accuracy: high}", "`eval_accuracy` must be a number, not str"),
+        ("trainer: {bf16: true}", "trainer.bf16 is set by ftbench: use the `precisions` axis"),
+        ("gates: [eval_acuracy]", "task mrpc does not report 'eval_acuracy'; did you mean"),
+        ("floors: {eval_loss_x: 1}", "a floor on 'eval_loss_x', which task mrpc does not report"),
+        (
+            "data: {train: a.csv, validation: b.csv, columns: {prompt: q}}",
+            "task mrpc reads no column 'prompt'",
+        ),
+        ("data: {train: a.csv}", "data needs both train and validation files"),
+        ("tolerances: {eval_acc: {k: 2}}", "unknown metric 'eval_acc' in a tolerance"),
+    ],
+)
+def test_bad_values_are_one_line_each(tmp_path: Path, text: str, expected: str) -> None:
+    message = _error(tmp_path, f"task: mrpc\ncheckpoint: minilm-l6\n{text}\n")
+    assert expected in message, message
+    assert "ftbench.yaml:" in message
+
+
+def test_an_unknown_task_lists_the_known_ones(tmp_path: Path) -> None:
+    message = _error(tmp_path, "task: kto2\ncheckpoint: minilm-l6\n")
+    assert "ftbench.yaml:1" in message
+    assert "unknown task 'kto2'" in message
+    assert "mrpc, sft, dpo" in message
+
+
+def test_two_jobs_with_one_name(tmp_path: Path) -> None:
+    text = "jobs:\n  - {task: mrpc, checkpoint: a}\n  - {task: mrpc, checkpoint: b}\n"
+    message = _error(tmp_path, text)
+    assert "ftbench.yaml:3" in message
+    assert "two jobs are named 'mrpc' (the other at line 2)" in message
+
+
+# -- pytest in the user's repository --------------------------------------------------------------
+
+
+@pytest.fixture
+def repo(pytester: pytest.Pytester, tiny_checkpoint: Path) -> pytest.Pytester:
+    """A team's repository: a job file and its own CSV pairs; no bench/, no conftest."""
+    _write_pairs(pytester.path)
+    _job(pytester.path, GOOD.format(checkpoint=tiny_checkpoint, lr=1e-4))
+    return pytester
+
+
+def _run(repo: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return repo.runpytest_subprocess("-p", "no:cacheprovider", "-rs", *args)
+
+
+def test_pytest_collects_the_job_file_with_case_ids(repo: pytest.Pytester) -> None:
+    result = _run(repo, "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["ftbench.yaml::pairs[[]tiny-bert-dynamic-cpu-fp32-full[]]"])
+    selected = _run(repo, "--collect-only", "-q", "-k", "static")
+    assert "no tests collected" in selected.stdout.str() or "deselected" in selected.stdout.str()
+
+
+def test_a_job_file_trains_records_baselines_and_gates(repo: pytest.Pytester) -> None:
+    first = _run(repo, "--ftb-update-baselines")
+    first.assert_outcomes(passed=1)
+    [baseline] = (repo.path / "results" / "baselines").glob("*/ftbench.json")
+    entry = json.loads(baseline.read_text())["cases"]["pairs[tiny-bert-dynamic-cpu-fp32-full]"]
+    assert entry["recipe"]["trainer_args"] == {
+        "lr_scheduler_type": "cosine",
+        "gradient_accumulation_steps": 2,
+    }
+    assert entry["data"]["files"]  # the team's own files, by sha256
+    again = _run(repo)
+    again.assert_outcomes(passed=1)
+    assert "within bounds" in again.stdout.str()
+    [record] = sorted((repo.path / "results" / "runs").glob("*/*.json"))[-1:]
+    assert json.loads(record.read_text())["profile"] == "ftbench"
+
+
+def test_a_changed_recipe_is_not_judged_against_the_old_baseline(
+    repo: pytest.Pytester, tiny_checkpoint: Path
+) -> None:
+    _run(repo, "--ftb-update-baselines").assert_outcomes(passed=1)
+    _job(repo.path, GOOD.format(checkpoint=tiny_checkpoint, lr=1e-2))  # learning rate x 100
+    changed = _run(repo, "--ftb-require-baseline")
+    changed.assert_outcomes(failed=1)
+    assert "another recipe: learning_rate 0.01 (baseline 0.0001)" in changed.stdout.str()
+
+
+def test_a_missing_column_stops_the_run_before_training(repo: pytest.Pytester) -> None:
+    text = (repo.path / "ftbench.yaml").read_text().replace("label: same", "label: is_same")
+    _job(repo.path, text)
+    result = _run(repo)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*train.csv*missing*is_same*"])
+    assert not (repo.path / "results" / "runs").exists()
+
+
+def test_a_bad_job_file_is_one_collection_error(repo: pytest.Pytester) -> None:
+    _job(repo.path, "task: mrpc\ncheckpoint: x\ntrainer: {lerning_rate: 1}\n", "ftbench-b.yaml")
+    result = _run(repo)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*ftbench-b.yaml:3: job 'mrpc': unknown trainer field*"])
+    assert "Traceback" not in result.stdout.str()
+    assert not list((repo.path / "results").rglob("*.json"))  # nothing trained or recorded
+
+
+def test_one_job_name_in_two_files_is_refused(repo: pytest.Pytester) -> None:
+    text = (repo.path / "ftbench.yaml").read_text()
+    _job(repo.path, text, "ftbench-copy.yaml")
+    result = _run(repo, "--collect-only")
+    result.stdout.fnmatch_lines(["*job 'pairs' is also defined in*ftbench*.yaml*"])
+
+
+def test_files_listed_in_pyproject_or_options_are_collected(repo: pytest.Pytester) -> None:
+    recipes = repo.path / "recipes"
+    recipes.mkdir()
+    (repo.path / "ftbench.yaml").rename(recipes / "pairs.yaml")
+    assert "no tests collected" in _run(repo, "--collect-only", "-q").stdout.str()
+    via_option = _run(repo, "--collect-only", "-q", "--ftb-jobs", "recipes/*.yaml")
+    via_option.stdout.fnmatch_lines(["recipes/pairs.yaml::pairs*"])
+    (repo.path / "pyproject.toml").write_text('[tool.ftbench]\njobs = ["recipes/*.yaml"]\n')
+    _run(repo, "--collect-only", "-q").stdout.fnmatch_lines(["recipes/pairs.yaml::pairs*"])
+
+
+def test_a_task_whose_package_is_missing_skips_with_the_install_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ftbench.tasks import get_task
+
+    monkeypatch.setattr(type(get_task("dpo")), "requires", ("no_such_package_xyz",))
+    profile = load_job_file(_job(tmp_path, "task: dpo\ncheckpoint: x\ntrainer: {beta: 0.2}\n"))
+    assert profile.jobs[0].training.trainer_args == {"beta": 0.2}  # not checked: no class here
+    assert "pip install 'ftbench[trl]'" in get_task("dpo").problem()
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+
+def _ftbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ftbench.cli", *args], cwd=cwd, capture_output=True, text=True
+    )
+
+
+def test_ftbench_jobs_lists_jobs_matrices_and_sources(tmp_path: Path) -> None:
+    _job(tmp_path, GOOD.format(checkpoint="minilm-l6", lr=1e-4))
+    (tmp_path / "sub").mkdir()
+    _job(tmp_path / "sub", "jobs:\n  - {task: mrpc, checkpoint: a, paddings: [static, dynamic]}\n",
+         "ftbench-two.yaml")  # fmt: skip
+    out = _ftbench("jobs", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:4] == ["job", "task", "cases", "profile"]
+    assert lines[1].split()[:4] == ["pairs", "mrpc", "1", "ftbench"]
+    assert lines[1].endswith("ftbench.yaml:1")
+    assert lines[2].split()[:3] == ["mrpc", "mrpc", "2"]
+    assert lines[2].endswith("ftbench-two.yaml:2")
+    assert json.loads(_ftbench("jobs", "--json", cwd=tmp_path).stdout) == ["pairs", "mrpc"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    none = _ftbench("jobs", cwd=empty)
+    assert none.returncode == 1
+    assert "ftbench init" in none.stderr
+
+
+def test_the_fields_page_is_generated_from_the_definitions() -> None:
+    assert (ROOT / "docs" / "jobs.md").read_text().endswith(fields_markdown()), (
+        "docs/jobs.md is stale: its reference ends with `ftbench jobs --fields`"
+    )
+
+
+def test_ftbench_init_writes_a_job_file_and_a_workflow(tmp_path: Path) -> None:
+    out = _ftbench("init", str(tmp_path), "--task", "dpo", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    job = load_job_file(tmp_path / "ftbench.yaml").jobs[0]
+    assert (job.task, job.floors) == ("dpo", {"eval_reward_accuracy": 0.5})
+    assert (tmp_path / ".github" / "workflows" / "ftbench.yml").is_file()
+    again = _ftbench("init", str(tmp_path), cwd=tmp_path)
+    assert again.returncode == 2
+    assert "nothing written" in again.stderr
+
+
+# -- a task of one's own ---------------------------------------------------------------------------
+
+
+def test_an_entry_point_task_is_found_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ftbench.tasks as tasks
+    from ftbench.tasks.mrpc import Mrpc
+
+    class Renamed(Mrpc):
+        name = "pairs-from-a-plugin"
+
+    class Entry:
+        value = "their_package:Renamed"
+
+        def load(self) -> type:
+            return Renamed
+
+    monkeypatch.setattr(tasks, "_entry_points", lambda: {"pairs-from-a-plugin": Entry()})
+    monkeypatch.setattr(tasks, "_REGISTERED", {})
+    assert "pairs-from-a-plugin" in tasks.task_names()
+    assert tasks.get_task("pairs-from-a-plugin").name == "pairs-from-a-plugin"
+    with pytest.raises(ConfigError, match="built-in task's name"):
+        tasks.register_task(type("Clash", (Mrpc,), {"name": "dpo"}))
+
+
+def test_the_custom_task_example_runs_under_pytest(
+    pytester: pytest.Pytester, tiny_llama: Path, chat_data: Path
+) -> None:
+    pytest.importorskip("trl")
+    for name in ("kto.py", "conftest.py", "ftbench-kto.yaml"):
+        shutil.copy(EXAMPLE / name, pytester.path / name)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-rs",
+        f"--ftb-checkpoint={tiny_llama}", f"--ftb-data-dir={chat_data}",
+        "--ftb-max-steps=4", "--ftb-batch-size=4", "--ftb-max-length=128",
+        "--ftb-update-baselines",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*kto[[]tiny-llama-padded-cpu-fp32-full[]]*"])
+    [record] = (pytester.path / "results" / "runs").glob("*/*.json")
+    metrics = json.loads(record.read_text())["metrics"]
+    assert metrics["untrained_eval_reward_margin"] == 0.0  # the policy is its own reference
+    rerun = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider",
+        f"--ftb-checkpoint={tiny_llama}", f"--ftb-data-dir={chat_data}",
+        "--ftb-max-steps=4", "--ftb-batch-size=4", "--ftb-max-length=128",
+    )  # fmt: skip
+    rerun.assert_outcomes(passed=1)
+    assert "within bounds" in rerun.stdout.str()
+    report = subprocess.run(
+        [sys.executable, "-m", "ftbench.cli", "report", "results/runs", "--out", "report"],
+        cwd=pytester.path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert "kto[tiny-llama" in (pytester.path / "report" / "report.md").read_text()

@@ -374,6 +374,11 @@ def test_the_custom_task_example_runs_under_pytest(
     )  # fmt: skip
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*kto[[]tiny-llama-padded-cpu-fp32-full[]]*"])
+    listed = subprocess.run(
+        [sys.executable, "-m", "ftbench.cli", "jobs"], cwd=pytester.path, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert listed.stdout.splitlines()[1].split()[:3] == ["kto", "kto", "1"], listed.stderr
     [record] = (pytester.path / "results" / "runs").glob("*/*.json")
     metrics = json.loads(record.read_text())["metrics"]
     assert metrics["untrained_eval_reward_margin"] == 0.0  # the policy is its own reference

@@ -12,9 +12,10 @@ reference, averaged per label): eval_reward_margin (chosen minus rejected, DPO's
 that name), eval_reward_chosen and eval_reward_rejected; a job file gates all three by default.
 The untrained policy is its own reference, so all three start at exactly 0.
 
-Registration: importing this module registers the task as `kto` (`register_task`); nothing
-in ftbench names it. A conftest.py that imports it (`import kto`, with this folder on
-sys.path) makes `task: kto` known to the plugin like a built-in task's name, in a job file:
+Registration: nothing in ftbench names this task. conftest.py beside it registers it through
+ftbench's pytest hook (`pytest_ftbench_register_tasks(register)`), so `task: kto` in a job
+file is known like a built-in task's name; a package would use the `ftbench.tasks` entry
+point instead. A job file:
 
     task: kto
     checkpoint: smollm2-135m
@@ -23,11 +24,12 @@ sys.path) makes `task: kto` known to the plugin like a built-in task's name, in 
 
 Or from Python, one case:
 
-    import kto  # examples/custom-task on sys.path
+    from kto import Kto  # examples/custom-task on sys.path
     from ftbench.core.spec import CaseSpec, Training
-    from ftbench.measure.runner import run
+        from ftbench.measure.runner import run
     from ftbench.stack.data import DataSource
 
+    register_task(Kto)
     spec = CaseSpec("kto", "smollm2-135m", "padded", task="kto", max_length=256,
                     training=Training(max_steps=8, batch_size=4, evaluate_untrained=True))
     result = run(spec, DataSource(data_dir="../shared/data"))
@@ -42,7 +44,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ftbench.core.measures import Metric
-from ftbench.tasks import register_task
 from ftbench.tasks.lm import PairTask, checked_rows
 from ftbench.tasks.preference import Dpo, reference_model
 
@@ -65,7 +66,6 @@ def _dpo_metric(name: str) -> Metric:
     return next(m for m in Dpo.metrics if m.name == name)
 
 
-@register_task
 class Kto(PairTask):
     name = "kto"
     title = "preference pairs, unpaired: GSM8K correct vs wrong (or hh-rlhf)"

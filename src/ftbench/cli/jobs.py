@@ -86,7 +86,34 @@ def _profiles(profile: str | None, paths: list[Path]) -> list[Profile]:
             raise ConfigError(f"{root}: no such file or folder")
         listed = listed_in_pyproject(root) if root.is_dir() else []
         files += find_job_files(root, listed)
+    for path in files:
+        _register_from_conftests(path.parent)
     return [load_job_file(path) for path in files]
+
+
+def _register_from_conftests(folder: Path) -> None:
+    """Tasks a conftest.py registers through `pytest_ftbench_register_tasks`, as pytest would
+    before collecting a job file in `folder` (its conftest.py and those of its parents)."""
+    import importlib.util
+
+    from ftbench.tasks import register_task
+
+    for directory in reversed([folder.resolve(), *folder.resolve().parents]):
+        conftest = directory / "conftest.py"
+        if not conftest.is_file():
+            continue
+        sys.path.insert(0, str(directory))  # as pytest's default import mode does
+        spec = importlib.util.spec_from_file_location(f"conftest_{abs(hash(conftest))}", conftest)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # a conftest that only runs under pytest: its tasks stay unknown
+            print(f"ftbench jobs: {conftest}: not loaded ({type(exc).__name__}: {exc})",
+                  file=sys.stderr)  # fmt: skip
+            continue
+        hook = getattr(module, "pytest_ftbench_register_tasks", None)
+        if hook is not None:
+            hook(register=register_task)
 
 
 def _short(job: object) -> str:

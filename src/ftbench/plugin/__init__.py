@@ -43,6 +43,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(f"--ftb-{option.name}", dest=option.dest, **kwargs)
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from ftbench.plugin import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -62,7 +68,10 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if not settings.is_job_file(file_path, given=parent.session.isinitpath(file_path)):
         return None
     from ftbench.plugin.jobfiles import JobFile
+    from ftbench.tasks import register_task
 
+    # conftest.py files loaded so far (those above this file) register their tasks first
+    parent.config.hook.pytest_ftbench_register_tasks(register=register_task)
     collector = JobFile.from_parent(parent, path=file_path)
     collector.settings = settings
     return collector
@@ -79,7 +88,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before the terminal summary, which reports what it did
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    session.config.stash[SESSION_KEY].finish()
+    session.config.stash[SESSION_KEY].finish(session)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -122,9 +122,28 @@ def get_profile(name: str) -> Profile:
     return load_job_file(files[name])
 
 
-def known_profile(name: str) -> Profile | None:
-    """The built-in profile of that name, or None (a job file's profile)."""
-    return get_profile(name) if name in profile_names() else None
+def known_profile(name: str, root: str | None = None) -> Profile | None:
+    """The profile of that name: built-in, or a job file's under `root` (default: the current
+    directory, as pytest would find it); None if none is found or readable."""
+    from pathlib import Path
+
+    from ftbench.config.jobfile import find_job_files, listed_in_pyproject, load_job_file
+
+    if name in profile_names():
+        return get_profile(name)
+    folder = Path(root or Path.cwd())
+    try:
+        files = find_job_files(folder, listed_in_pyproject(folder))
+    except ConfigError:
+        return None
+    for path in files:
+        try:
+            profile = load_job_file(path)
+        except ConfigError:  # a broken file, or a task only its conftest registers
+            continue
+        if profile.name == name:
+            return profile
+    return None
 
 
 def default_profile_name() -> str:

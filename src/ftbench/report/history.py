@@ -14,6 +14,7 @@ per case.
 
 from __future__ import annotations
 
+import functools
 import statistics
 import subprocess
 from pathlib import Path
@@ -207,6 +208,7 @@ class _Bands:
         return center, bound, f"{self.store.path(hardware_id, result.profile)}: {how}"
 
 
+@functools.cache  # per profile: a job file's is looked up on disk
 def _tolerances(profile: str) -> dict[str, Any]:
     """The gate's tolerances for a profile: its own where it names them, else the defaults."""
     known = known_profile(profile)

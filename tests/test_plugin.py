@@ -265,3 +265,24 @@ def test_a_two_process_case_runs_beside_one_and_the_summary_scales(
     two = json.loads(next(p for p in records if "2proc" in p.name).read_text())
     assert two["distributed"]["world_size"] == 2
     assert two["distributed"]["scaling_efficiency"] > 0
+
+
+def test_a_run_where_every_case_skipped_is_not_green(
+    bench: pytest.Pytester, tiny_checkpoint: Path, glue_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 20: the full profile on a machine whose torch sees no GPU measures nothing."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the full profile's cases would run")
+    args = (
+        "-p", "no:cacheprovider", "--ftb-profile=full", "-k", "throughput",
+        f"--ftb-checkpoint={tiny_checkpoint}", f"--ftb-data-dir={glue_dir}",
+        f"--ftb-results-dir={tmp_path / 'results'}",
+    )  # fmt: skip
+    silent = bench.runpytest_subprocess(*args)
+    assert silent.ret == pytest.ExitCode.TESTS_FAILED
+    line = "ftbench: all 36 selected case(s) skipped, so nothing was measured: device cuda: *"
+    silent.stdout.fnmatch_lines([line + "--ftb-allow-skips accepts such a run"])
+    allowed = bench.runpytest_subprocess(*args, "--ftb-allow-skips")
+    assert allowed.ret == pytest.ExitCode.OK

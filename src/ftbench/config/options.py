@@ -394,6 +394,15 @@ OPTIONS: tuple[Option, ...] = (
         pytest_only=True,
     ),
     Option(
+        "allow-skips",
+        "Exit 0 when every selected case skipped for want of its device, a package or a "
+        "checkpoint; without it such a run fails, so a GPU runner that can't see its GPU is "
+        "not green.",
+        action="store_true",
+        default=False,
+        pytest_only=True,
+    ),
+    Option(
         "busy-wait",
         "How long a case timed on a busy device waits for quiet to measure again.",
         "SECONDS",

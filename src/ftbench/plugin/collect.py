@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ftbench.plugin.settings import Settings
 
 MARKER = "ftbench"
+NOT_SELECTED = "is not selected in profile"  # the skip reason of a job the run leaves out
 
 
 def job_of(node: Any, settings: Settings) -> Job:
@@ -51,7 +52,7 @@ def parametrize(metafunc: pytest.Metafunc, settings: Settings) -> pytest.UsageEr
         return exc
     if wanted not in profile.job_names() or not settings.selected(wanted):
         # One skipped case, so the job shows up in the report with the reason.
-        reason = f"job {wanted!r} is not selected in profile {profile.name!r}"
+        reason = f"job {wanted!r} {NOT_SELECTED} {profile.name!r}"
         unselected = pytest.param(None, marks=pytest.mark.skip(reason=reason), id="not-selected")
         metafunc.parametrize("ftb_checkpoint", [unselected], indirect=True)
         return None

@@ -25,6 +25,7 @@ from ftbench.env.oom import release
 from ftbench.measure.launch import DATA_OPTIONS, launch_case, option_args, processes_problem
 from ftbench.plugin import collect
 from ftbench.plugin.case import Case
+from ftbench.plugin.collect import NOT_SELECTED
 from ftbench.plugin.interrupt import was_interrupted
 from ftbench.plugin.ledger import Ledger
 from ftbench.plugin.parts import Parts
@@ -47,6 +48,8 @@ class FtbSession:
         self.parts = Parts(self.settings.source)
         self.ledger = Ledger(self.settings)
         self._usage_error: pytest.UsageError | None = None
+        self.skips: dict[str, str | None] = {}  # the run's cases: nodeid -> why skipped, or None
+        self.nothing_ran: str | None = None  # why the run fails though nothing failed
 
     # -- collection ------------------------------------------------------------------------------
 
@@ -152,6 +155,10 @@ class FtbSession:
     ) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.ledger.outcomes[item.nodeid] = report.outcome
+        if "ftb_case" in getattr(item, "fixturenames", ()) and report.when in ("setup", "call"):
+            reason = _skip_reason(report)
+            if reason is None or NOT_SELECTED not in reason:  # an unselected job isn't a case
+                self.skips[item.nodeid] = reason if report.skipped else None
         error = call.excinfo.value if call.excinfo is not None else None
         if isinstance(error, CaseOutOfMemoryError):
             release(error)  # issue 12: the next case gets the memory back
@@ -159,8 +166,19 @@ class FtbSession:
         if isinstance(error, FtbenchError):
             report.longrepr = f"{type(error).__name__}: {error}"
 
-    def finish(self) -> None:
+    def finish(self, session: pytest.Session) -> None:
         self.ledger.finish(was_interrupted(self.config))
+        skipped = [why for why in self.skips.values() if why is not None]
+        all_skipped = bool(self.skips) and len(skipped) == len(self.skips)
+        if all_skipped and session.exitstatus == 0 and not self.settings.get("ftb_allow_skips"):
+            # issue 20: a GPU runner that can't see its GPU would otherwise pass green
+            reasons = sorted(set(skipped))
+            more = f" (and {len(reasons) - 1} other reason(s))" if len(reasons) > 1 else ""
+            self.nothing_ran = (
+                f"ftbench: all {len(skipped)} selected case(s) skipped, so nothing was "
+                f"measured: {reasons[0]}{more}; --ftb-allow-skips accepts such a run"
+            )
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def display(self, reporter: Any) -> None:
         ran = {r.job for _, r in self.results}
@@ -175,3 +193,14 @@ class FtbSession:
             self.ledger.store.directory if self.results else None,
             self.ledger.baseline_report,
         )
+        if self.nothing_ran:
+            reporter.write_line(self.nothing_ran, red=True, bold=True)
+
+
+def _skip_reason(report: pytest.TestReport) -> str | None:
+    """The reason of a skipped report ("device cuda: CUDA is not available ..."), else None."""
+    if not report.skipped:
+        return None
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")

@@ -137,9 +137,23 @@ def device_name(device: str) -> str:
 
     if device == "cuda" and torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    if device == "mps":
-        return f"Apple {platform.machine()} GPU (MPS)"
+    if device == "mps":  # the chip, so an M1 and an M3 Max don't share baselines
+        return f"{apple_chip()} GPU (MPS)"
     return cpu_model()
+
+
+def apple_chip() -> str:
+    """`Apple M2 Pro`: macOS's name for the chip, or `Apple arm64` where it can't be read."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["sysctl", "-n", "machdep.cpu.brand_string"],
+            capture_output=True, text=True, timeout=5, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return f"Apple {platform.machine()}"
+    return out.stdout.strip() or f"Apple {platform.machine()}"
 
 
 def cpu_model() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+from typing import Any
 from urllib.parse import urlparse
 
 _TRUE = {"1", "on", "yes", "true"}
@@ -21,10 +22,26 @@ def _probe(endpoint: str) -> str | None:
         if os.environ.get(var, "").strip().lower() in _TRUE:
             return f"{var}=1 is set"
     url = urlparse(endpoint)
-    port = url.port or (443 if url.scheme == "https" else 80)
+    host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
+    proxy = _proxy_for(url.scheme, host)
+    if proxy is not None:  # behind a proxy (HTTPS_PROXY), as the Hub clients will be
+        host, port = proxy.hostname, proxy.port or (443 if proxy.scheme == "https" else 80)
     # A plain TCP connect fails in milliseconds offline, where the Hub clients retry for ~25 s.
     try:
-        with socket.create_connection((url.hostname, port), timeout=3):
+        with socket.create_connection((host, port), timeout=3):
             return None
     except OSError as exc:
-        return f"{url.hostname} is unreachable ({exc.strerror or exc})"
+        via = f"the proxy {host}:{port} for {url.hostname}" if proxy else url.hostname
+        return f"{via} is unreachable ({exc.strerror or exc})"
+
+
+def _proxy_for(scheme: str, host: str | None) -> Any:
+    """The proxy requests (and so huggingface_hub) would use for `host`, from HTTPS_PROXY /
+    HTTP_PROXY / ALL_PROXY and NO_PROXY; None for a direct connection."""
+    from urllib.request import getproxies, proxy_bypass_environment
+
+    proxies = getproxies()
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy or not host or proxy_bypass_environment(host, proxies):
+        return None
+    return urlparse(proxy if "://" in proxy else f"http://{proxy}")

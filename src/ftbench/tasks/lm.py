@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from ftbench.core.spec import CaseSpec
 
-INSTALL_TRL = "pip install 'ftbench[trl]'"
+INSTALL_TRL = "pip install 'trl>=1.16,<2'"
 
 
 class TrlTask(Task):

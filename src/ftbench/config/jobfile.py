@@ -65,7 +65,8 @@ JOB_FIELDS = (
     Field("data", "mapping", "Your data (keys below). Default: the task's own data "
           "(--ftb-data-dir)."),
     Field("paddings", "list", "Padding strategies (the task's; MRPC: static, dynamic, bucketed, "
-          "dynamic-x8; TRL: padded, packed, padding-free). Default: the task's first."),
+          "dynamic-x8; sft: padded, packed, padding-free; the other TRL tasks: padded). "
+          "Default: the task's first."),
     Field("devices", "list", f"{', '.join(DEVICES)}. Default: cpu."),
     Field("precisions", "list", f"{', '.join(PRECISIONS)}. Default: fp32."),
     Field("methods", "list", f"{', '.join(METHODS)}. Default: full."),
@@ -97,7 +98,7 @@ DATA_FIELDS = (
     Field("columns", "mapping", "The task's column names -> yours, e.g. `{chosen: good, "
           "rejected: bad}`; the task's names are listed below."),
     Field("preference_data", "string", "dpo, reward, cpo, orpo without files: gsm8k or "
-          "hh-rlhf (under --ftb-data-dir)."),
+          "hh-rlhf, read under --ftb-data-dir."),
 )  # fmt: skip
 
 # The trainer config fields ftbench keeps in its own Training (the rest pass through as given).
@@ -310,6 +311,8 @@ class _Reader:
                 raise self.error((*at, key), message)
 
     def typed(self, value: Any, kind: str, at: tuple) -> Any:
+        if kind == "number":
+            value = _number(value)  # YAML 1.1 reads 1e-5 (no dot) as a string
         allowed = KINDS[kind]
         wrong = not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)
         if wrong:
@@ -321,6 +324,8 @@ class _Reader:
     def strings(self, value: Any, at: tuple, allowed: tuple[str, ...] | None = None) -> tuple:
         items = [value] if isinstance(value, str) else value
         items = list(items) if isinstance(items, tuple) else self.typed(items, "list", at)
+        if not items:
+            raise self.error(at, f"`{at[-1]}` lists nothing: give at least one value")
         for item in items:
             self.typed(item, "string", at)
             if allowed is not None and item not in allowed:
@@ -331,7 +336,7 @@ class _Reader:
     def section(self, mapping: Any, known: tuple[Field, ...], at: tuple, what: str) -> dict:
         if mapping is None:
             return {}
-        mapping = self.typed(mapping, "mapping", at)
+        mapping = _without_extensions(self.typed(mapping, "mapping", at))
         self.check_keys(mapping, known, at, what)
         by_key = {f.key: f for f in known}
         return {k: self.typed(v, by_key[k].kind, (*at, k)) for k, v in mapping.items()}
@@ -369,6 +374,8 @@ class _Reader:
         ):
             axes[axis] = self.strings(entry.get(axis, default), (*at, axis), allowed)
         processes = self.typed(entry.get("processes", [1]), "list", (*at, "processes"))
+        if not processes:
+            raise self.error((*at, "processes"), "`processes` lists nothing: give at least one")
         for n in processes:
             if self.typed(n, "integer", (*at, "processes")) < 1:
                 raise self.error((*at, "processes"), f"{what}: processes must be 1 or more")
@@ -409,7 +416,7 @@ class _Reader:
         passed: dict[str, Any] = {}
         max_length = None
         config, known = None, None
-        for key, value in trainer.items():
+        for key, value in _without_extensions(trainer).items():
             where = (*at, "trainer", key)
             if key in TRAINER_RESERVED:
                 raise self.error(where, f"{what}: trainer.{key} is set by ftbench: "
@@ -429,7 +436,7 @@ class _Reader:
                                  + _nearest(key, list(known)))  # fmt: skip
             else:
                 if known is not None:
-                    _check_type(self, value, known[key], where, what)
+                    value = _check_type(self, value, known[key], where, what)
                 passed[key] = value
         for section, table in (("evaluation", EVALUATION_FIELDS), ("timing", TIMING_FIELDS)):
             given = self.section(entry.get(section), table, (*at, section), f"{what}'s {section}")
@@ -519,8 +526,23 @@ def _key_lines(node: Any, at: tuple = ()) -> dict[tuple, int]:
     return lines
 
 
-def _nearest(name: str, names: list[str]) -> str:
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+def _without_extensions(mapping: dict) -> dict:
+    """The mapping without its `x-` keys, which hold YAML anchors and are otherwise ignored."""
+    return {k: v for k, v in mapping.items() if not str(k).startswith("x-")}
+
+
+def _number(value: Any) -> Any:
+    """`1e-5` as a float: YAML 1.1 reads an exponent without a dot as a string."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _nearest(name: Any, names: list[str]) -> str:
+    close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.6)
     return f"; did you mean {', '.join(close)}?" if close else ""
 
 
@@ -553,24 +575,35 @@ def _version_of(config: Any) -> str:
         return package
 
 
-def _check_type(reader: _Reader, value: Any, field: Any, at: tuple, what: str) -> None:
-    """A wrong type for a field whose default shows its type (bool, int, float, str)."""
+def _check_type(reader: _Reader, value: Any, field: Any, at: tuple, what: str) -> Any:
+    """A trainer field's value, refused where its default shows another kind (a flag given a
+    number, a name given a list); numbers pass for numbers, and None for anything, which the
+    config class checks itself."""
     default = field.default
-    if default is None or not isinstance(default, bool | int | float | str):
-        return
-    expected = {bool: "boolean", int: "integer", float: "number", str: "string"}[type(default)]
-    if expected == "integer" and isinstance(value, float) and value.is_integer():
-        return
-    if expected == "number" and isinstance(value, int) and not isinstance(value, bool):
-        return
-    if not isinstance(value, type(default)) or isinstance(value, bool) != (expected == "boolean"):
+    if value is None or default is None or not isinstance(default, bool | int | float | str):
+        return value
+    if isinstance(default, bool):
+        ok, expected = isinstance(value, bool), "boolean"
+    elif isinstance(default, int | float):
+        value = _number(value)
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        expected = "number"
+    else:
+        ok, expected = isinstance(value, str), "string"
+    if not ok:
         raise reader.error(at, f"{what}: trainer.{field.name} must be a {expected}, not "
                            f"{type(value).__name__} ({value!r})")  # fmt: skip
+    return value
 
 
 def _check_tolerances(tolerances: dict, reader: _Reader) -> None:
     from ftbench.tasks import tolerances_with
 
+    for metric, rule in tolerances.items():
+        at = ("tolerances", metric)
+        reader.typed(rule, "mapping", at)
+        for key, value in rule.items():
+            rule[key] = reader.typed(value, "number", (*at, key))
     try:
         tolerances_with(tolerances)
     except ConfigError as exc:

@@ -12,6 +12,7 @@ re-measure.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ftbench.core.errors import MissingPackageError
@@ -62,7 +63,16 @@ class Parts:
     def use(self, spec: CaseSpec, source: DataSource | None) -> None:
         """The case's job reads its own data (a job file's `data:`), not the run's."""
         if source is not None:
-            self._sources[(spec.profile, spec.job)] = source
+            self._sources[(spec.profile, spec.job)] = self.complete(source)
+
+    def complete(self, source: DataSource | None) -> DataSource:
+        """A job's own data where it has some, with the run's --ftb-data-dir where it names
+        none (a job's `preference_data: hh-rlhf` is read there); else the run's data."""
+        if source is None:
+            return self.source
+        if source.data_dir is None and self.source.data_dir is not None:
+            return replace(source, data_dir=self.source.data_dir)
+        return source
 
     def source_of(self, spec: CaseSpec) -> DataSource:
         return self.source_for(spec.profile, spec.job)
@@ -74,7 +84,7 @@ class Parts:
     def data(self, task_name: str, source: DataSource | None = None) -> Any:
         """The task's data, loaded and checked once per run and source; None where the task
         can't run."""
-        source = source or self.source
+        source = self.complete(source)
         if (task_name, source) not in self._data:
             task = get_task(task_name)
             if task.problem() is not None:
@@ -84,7 +94,7 @@ class Parts:
 
     def data_identity(self, task_name: str, source: DataSource | None = None) -> dict[str, Any]:
         """What a task's cases train and evaluate on: stored in each record and baseline."""
-        source = source or self.source
+        source = self.complete(source)
         if (task_name, source) not in self._identity:
             task = get_task(task_name)
             data = self.data(task_name, source)

@@ -96,6 +96,12 @@ class Settings:
         """A job file's jobs, with the options' overrides; ConfigError if the file is bad."""
         if path not in self._job_files:
             profile = load_job_file(path)
+            for other_path, other in self._job_files.items():
+                if other.name == profile.name:
+                    raise ConfigError(
+                        f"{path}: profile {profile.name!r} is also {other_path}'s; baselines "
+                        "are kept per profile, so give one of them its own `profile:`"
+                    )
             for job in profile.jobs:
                 for other_path, other in self._job_files.items():
                     if job.name in other.job_names():

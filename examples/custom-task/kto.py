@@ -26,8 +26,9 @@ Or from Python, one case:
 
     from kto import Kto  # examples/custom-task on sys.path
     from ftbench.core.spec import CaseSpec, Training
-        from ftbench.measure.runner import run
+    from ftbench.measure.runner import run
     from ftbench.stack.data import DataSource
+    from ftbench.tasks import register_task
 
     register_task(Kto)
     spec = CaseSpec("kto", "smollm2-135m", "padded", task="kto", max_length=256,

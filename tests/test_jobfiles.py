@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import datasets  # noqa: F401  (see test_plugin.py: imported before any pytester run)
@@ -21,7 +22,7 @@ from conftest import make_pairs
 
 from ftbench.config.jobfile import builtin_profiles, fields_markdown, load_job_file
 from ftbench.config.profiles import get_profile
-from ftbench.core.errors import ConfigError
+from ftbench.core.errors import ConfigError, DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "custom-task"
@@ -440,3 +441,25 @@ def test_the_custom_task_example_runs_under_pytest(
     )  # fmt: skip
     assert report.returncode == 0, report.stderr
     assert "kto[tiny-llama" in (pytester.path / "report" / "report.md").read_text()
+
+
+def test_data_from_a_dataset_id_reads_its_splits_and_columns(tmp_path: Path) -> None:
+    """`data.hub` goes through `datasets.load_dataset(id, config, split=...)`; a local dataset
+    folder stands in for a Hub id here (no network in unit tests)."""
+    from ftbench.stack.data import load_pairs
+
+    dataset = tmp_path / "my-pairs"
+    dataset.mkdir()
+    _write_pairs(dataset)
+    (dataset / "dev.csv").rename(dataset / "validation.csv")
+    text = (
+        f"task: mrpc\ncheckpoint: minilm-l6\n"
+        f"data: {{hub: {dataset}, columns: {{sentence1: first, sentence2: second, label: same}}}}\n"
+    )
+    [job] = load_job_file(_job(tmp_path, text)).jobs
+    assert job.data.hub_dataset == str(dataset)
+    assert job.data.split_files() == {"train": "train", "validation": "validation"}
+    pairs = load_pairs(job.data)
+    assert (len(pairs["train"]), len(pairs["validation"])) == (48, 24)
+    with pytest.raises(DataError, match=r"my-pairs\[train\].*verdict"):
+        load_pairs(replace(job.data, label_column="verdict"))

@@ -158,8 +158,10 @@ def launch_command(
     port: int | None,
     config_file: str | None = None,
     log_dir: str | None = None,
+    module: str = "ftbench.cli.run",
 ) -> list[str]:
-    """`python -m accelerate.commands.launch ... -m ftbench.cli.run ARGS`.
+    """`python -m accelerate.commands.launch ... -m ftbench.cli.run ARGS` (or another `module`:
+    the invariants' traced runs).
 
     Without a config file: one machine, `--multi_gpu` (accelerate's name for its torchrun
     path, also on CPU, where each process then joins gloo). With one, the file says where and
@@ -178,7 +180,7 @@ def launch_command(
     command += ["--max_restarts", "0", "--monitor_interval", "0.5"]
     if log_dir:
         command += ["--tee", "3", "--log_dir", str(log_dir)]
-    return [*command, "-m", "ftbench.cli.run", *run_args]
+    return [*command, "-m", module, *run_args]
 
 
 def child_environment(processes: int, device: str) -> dict[str, str]:

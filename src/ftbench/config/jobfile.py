@@ -84,6 +84,11 @@ JOB_FIELDS = (
           "train_samples_per_second and peak_memory_bytes)."),
     Field("floors", "mapping", "Per metric, the worst value a finished fine-tune may reach "
           "(a loss: the highest). Missing one fails the case, baseline or not."),
+    Field("invariants", "list", "Makes the job an invariants job: pairs of settings that must "
+          "train the same model, compared step by step (docs/invariants.md): determinism, "
+          "resume, grad-accum, processes, padding, precision. An entry may be a mapping "
+          "`{grad-accum: {expected: why, link: url}}`: a known divergence, reported as "
+          "expected; the pair fails if it stops diverging."),
 )  # fmt: skip
 
 DATA_FIELDS = (
@@ -133,6 +138,11 @@ TRAINER_RESERVED = {
     "report_to": "ftbench records every run under results/",
     "warmup_ratio": "use warmup_steps: a fraction below 1 (transformers 5)",
 }
+
+INVARIANT_FIELDS = (
+    Field("expected", "string", "Why the pair is known to part (upstream), in a sentence."),
+    Field("link", "string", "Where that is tracked: an issue or a commit."),
+)  # fmt: skip
 
 EVALUATION_FIELDS = (
     Field("evaluate", "boolean", "Evaluate after training (false: a throughput job, timed in "
@@ -394,6 +404,10 @@ class _Reader:
                 raise self.error((*at, "gates"), f"{what}: task {task.name} does not report "
                                  f"{metric!r}" + _nearest(metric, list(metrics)))  # fmt: skip
         lora = self.lora(entry.get("lora"), (*at, "lora"), metrics, task.name)
+        invariants, expected = self.invariants(entry.get("invariants"), (*at, "invariants"))
+        if invariants and training.max_steps <= 0:
+            raise self.error(at, f"{what}: an invariants job trains a fixed number of steps; "
+                             "set trainer.max_steps")  # fmt: skip
         return Job(
             name,
             training=training,
@@ -405,8 +419,40 @@ class _Reader:
             processes=tuple(processes),
             data=self.data(entry.get("data"), (*at, "data"), task, what),
             origin=f"{self.path}:{self.line(at) or 1}",
+            invariants=invariants,
+            expected=expected,
             **axes,
         )
+
+    def invariants(self, value: Any, at: tuple) -> tuple[tuple[str, ...], dict[str, Any]]:
+        """`[determinism, grad-accum, ...]`, each entry a name or `{name: {expected, link}}`."""
+        from ftbench.core.invariants import INVARIANTS, Expected
+
+        names: list[str] = []
+        expected: dict[str, Expected] = {}
+        for i, entry in enumerate(self.typed(value or [], "list", at)):
+            where = (*at, i)
+            if isinstance(entry, dict) and len(entry) == 1:
+                name, mark = next(iter(entry.items()))
+                fields = self.typed(mark or {}, "mapping", (*where, name))
+                self.check_keys(fields, INVARIANT_FIELDS, (*where, name), f"invariant {name}")
+                if "expected" not in fields:
+                    why = "give `expected:` and why (a known divergence), or list it by name alone"
+                    raise self.error((*where, name), f"invariant {name}: {why}")
+                expected[name] = Expected(
+                    self.typed(fields["expected"], "string", (*where, name, "expected")),
+                    self.typed(fields.get("link", ""), "string", (*where, name, "link")),
+                )
+            else:
+                name = self.typed(entry, "string", where)
+            if name not in INVARIANTS:
+                known = ", ".join(INVARIANTS)
+                hint = _nearest(name, list(INVARIANTS))
+                raise self.error(where, f"unknown invariant {name!r}; known: {known}{hint}")
+            if name in names:
+                raise self.error(where, f"invariant {name!r} is listed twice")
+            names.append(name)
+        return tuple(names), expected
 
     def training(
         self, entry: dict, trainer: dict, task: Any, at: tuple, what: str
@@ -632,4 +678,5 @@ def fields_markdown() -> str:
     lines += table("`evaluation:`", EVALUATION_FIELDS)
     lines += table("`timing:`", TIMING_FIELDS)
     lines += table("`lora:`", LORA_FIELDS)
+    lines += table("An `invariants:` entry's mark", INVARIANT_FIELDS)
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ftbench.core.errors import ConfigError
+from ftbench.core.invariants import Expected
 from ftbench.core.spec import Lora, Training
 from ftbench.stack.data import DataSource
 from ftbench.stack.methods import ADAPTER_METHODS
@@ -66,6 +67,10 @@ class Job:
     # The job's own data (a job file's `data:`); None: the run's (--ftb-data-dir and friends).
     data: DataSource | None = None
     origin: str = ""  # the job file it came from
+    # Pairs of settings that must train the same model (ftbench.config.invariants), and the
+    # ones known to part, with the reason and a link (they fail if they stop parting).
+    invariants: tuple[str, ...] = ()
+    expected: dict[str, Expected] = field(default_factory=dict, hash=False)
 
     def training_for(self, method: str) -> Training:
         """The job's training, with the adapter's own learning rate where it has one."""

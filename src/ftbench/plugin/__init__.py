@@ -80,6 +80,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "ftb_case" in metafunc.fixturenames:
         metafunc.config.stash[SESSION_KEY].parametrize(metafunc)
+    if "ftb_invariant" in metafunc.fixturenames:
+        metafunc.config.stash[SESSION_KEY].parametrize_invariants(metafunc)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -272,3 +274,10 @@ def ftb_case(
         model=ftb_model,
         model_load_seconds=request.node.stash.get(MODEL_LOAD_SECONDS, 0.0),
     )
+
+
+@pytest.fixture
+def ftb_invariant(request: pytest.FixtureRequest, ftb_session: FtbSession) -> Any:
+    """One pair of an invariants job: `ftb_invariant.check()` trains both sides and compares
+    them step by step (ftbench.plugin.invariants)."""
+    return ftb_session.invariants.case(request.param)

@@ -51,8 +51,14 @@ class JobFile(pytest.Module):
 
 
 def job_test(job: Job, file: str) -> Callable[..., None]:
-    """The test of one job: train (each seed), check what every case must hold, then gate."""
-    if job.training.evaluate:
+    """The test of one job: train (each seed), check what every case must hold, then gate.
+    An invariants job's test checks its pairs instead."""
+    if job.invariants:
+
+        def test(ftb_invariant: Any) -> None:  # type: ignore[misc]
+            ftb_invariant.check()
+
+    elif job.training.evaluate:
 
         def test(ftb_case: Any) -> None:
             _check(ftb_case.run())

@@ -23,15 +23,18 @@ from ftbench.config.build import case_spec, source_options
 from ftbench.core.errors import CaseOutOfMemoryError, FtbenchError
 from ftbench.env.oom import release
 from ftbench.measure.launch import DATA_OPTIONS, launch_case, option_args, processes_problem
-from ftbench.plugin import collect
+from ftbench.plugin import collect, invariants
 from ftbench.plugin.case import Case
 from ftbench.plugin.collect import NOT_SELECTED
 from ftbench.plugin.interrupt import was_interrupted
+from ftbench.plugin.invariants import Invariants
 from ftbench.plugin.ledger import Ledger
 from ftbench.plugin.parts import Parts
 from ftbench.plugin.settings import Settings
 from ftbench.report.terminal import write_summary
 from ftbench.tasks import known_metrics
+
+CASE_FIXTURES = {"ftb_case", "ftb_invariant"}  # what makes a test one of the run's cases
 
 if TYPE_CHECKING:
     from ftbench.config.profiles import Job
@@ -50,11 +53,19 @@ class FtbSession:
         self._usage_error: pytest.UsageError | None = None
         self.skips: dict[str, str | None] = {}  # the run's cases: nodeid -> why skipped, or None
         self.nothing_ran: str | None = None  # why the run fails though nothing failed
+        self.invariants = Invariants(self)
 
     # -- collection ------------------------------------------------------------------------------
 
     def parametrize(self, metafunc: pytest.Metafunc) -> None:
         self._usage_error = collect.parametrize(metafunc, self.settings) or self._usage_error
+
+    def parametrize_invariants(self, metafunc: pytest.Metafunc) -> None:
+        try:
+            invariants.parametrize(metafunc, self.settings)
+        except pytest.UsageError as exc:
+            self._usage_error = self._usage_error or exc
+            metafunc.parametrize("ftb_invariant", [pytest.param(None, id="unusable-options")])
 
     def preflight(self, items: list[pytest.Item]) -> None:
         if self._usage_error is not None:
@@ -155,7 +166,8 @@ class FtbSession:
     ) -> None:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.ledger.outcomes[item.nodeid] = report.outcome
-        if "ftb_case" in getattr(item, "fixturenames", ()) and report.when in ("setup", "call"):
+        fixtures = getattr(item, "fixturenames", ())
+        if CASE_FIXTURES & set(fixtures) and report.when in ("setup", "call"):
             reason = _skip_reason(report)
             if reason is None or NOT_SELECTED not in reason:  # an unselected job isn't a case
                 self.skips[item.nodeid] = reason if report.skipped else None
@@ -193,6 +205,11 @@ class FtbSession:
             self.ledger.store.directory if self.results else None,
             self.ledger.baseline_report,
         )
+        invariant_lines = self.invariants.summary()
+        if invariant_lines:
+            reporter.section("ftbench invariants")
+            for line in invariant_lines:
+                reporter.write_line(line, red="fail" in line or "unexpectedly" in line)
         if self.nothing_ran:
             reporter.write_line(self.nothing_ran, red=True, bold=True)
 

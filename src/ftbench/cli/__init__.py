@@ -21,7 +21,7 @@ from ftbench.cli import init, jobs, run
 from ftbench.config.options import options_markdown
 from ftbench.core.errors import FtbenchError
 from ftbench.core.files import write_text_atomic
-from ftbench.core.record import CaseResult, load_runs
+from ftbench.core.record import CaseResult, load_runs, run_directories
 from ftbench.judge.baselines import BaselineStore
 from ftbench.judge.merge import merge_shards
 from ftbench.report import compare
@@ -32,6 +32,12 @@ from ftbench.report.history import (
     history_table,
     lasting_steps,
     write_history,
+)
+from ftbench.report.invariants import (
+    invariants_chart,
+    invariants_markdown,
+    invariants_text,
+    read_invariants,
 )
 from ftbench.report.sections import markdown_report, sections, text, write_report
 
@@ -139,6 +145,7 @@ def report_main(runs: list[Path], out: Path, summary: Path | None = None) -> int
     print(text(sections(results)))
     try:
         written = write_report(results, out)
+        written += _invariants_report(runs, out)
     except OSError as exc:
         print(f"ftbench report: can't write to {out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
@@ -154,6 +161,18 @@ def report_main(runs: list[Path], out: Path, summary: Path | None = None) -> int
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def _invariants_report(runs: list[Path], out: Path) -> list[Path]:
+    """The runs' invariant pairs: printed, charted, and a section of report.md."""
+    rows = [row for run in run_directories(runs) for row in read_invariants(run)]
+    if not rows:
+        return []
+    print("\n" + "\n".join(invariants_text(rows)))
+    chart = invariants_chart(rows, Path(out) / "invariants.png")
+    with open(Path(out) / "report.md", "a", encoding="utf-8") as handle:
+        handle.write("\n" + invariants_markdown(rows, chart))
+    return [chart] if chart else []
 
 
 def history_main(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import math
 import sys
 from pathlib import Path
 
+from ftbench.config.invariants import pairs_of
 from ftbench.config.jobfile import (
     builtin_profiles,
     fields_markdown,
@@ -67,9 +68,11 @@ def main(args: argparse.Namespace) -> int:
             axes = (job.checkpoints, job.paddings, job.devices, job.precisions, job.methods,
                     job.processes)  # fmt: skip
             cases = math.prod(len(axis) for axis in axes)
-            rows.append(
-                (job.name, job.task, str(cases), profile.name, ", ".join(job.gates), _short(job))
-            )
+            gates = ", ".join(job.gates)
+            if job.invariants:  # its tests are its pairs, judged within their bounds
+                cases = len(pairs_of(job, profile))
+                gates = "invariants: " + ", ".join(job.invariants)
+            rows.append((job.name, job.task, str(cases), profile.name, gates, _short(job)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1])

@@ -137,7 +137,8 @@ def _other_sides(name: str, job: Job, base: CaseSpec, dropout: bool) -> list[tup
             for p in others
         ]  # fmt: skip
     if name == "precision":
-        others = [p for p in job.precisions if p != base.precision] or ["bf16"]
+        default = ["bf16"] if base.precision == "fp32" else ["fp32"]
+        others = [p for p in job.precisions if p != base.precision] or default
         return [
             (p, base.precision, Side(p, replace(base, precision=p), dropout=dropout))
             for p in others

@@ -104,7 +104,8 @@ def invariants_markdown(rows: list[dict[str, Any]], chart: Path | None = None) -
 
 def invariants_chart(rows: list[dict[str, Any]], path: Path) -> Path | None:
     """One facet per pair: both sides' training loss by step, side b dashed over side a, with
-    the verdict in the title; a pair that parted marks the step."""
+    the verdict and the largest loss difference in the title; a pair that parted marks the
+    step."""
     if not rows:
         return None
     from ftbench.report.charts import _facets, _save, _title
@@ -117,7 +118,11 @@ def invariants_chart(rows: list[dict[str, Any]], path: Path) -> Path | None:
         loss = _divergence(row, "loss")
         if loss and loss.get("step"):
             ax.axvline(loss["step"], color="red", linewidth=0.8, linestyle=":")
-        ax.set_title(_title(f"{row['job']}: {row['pair']} ({row['status']})", 40), fontsize=9)
+        title = _title(f"{row['job']}: {row['pair']} ({row['status']})", 40)
+        if loss:  # the curves overlap where they agree: say by how much
+            bound = "bit for bit" if loss["bound"] == 0 else f"bound {loss['bound']:.0e}"
+            title += f"\nlargest loss difference {_cell(loss)}, {bound}"
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.set_ylabel("training loss", fontsize=8)
         ax.tick_params(labelsize=7)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import datasets  # noqa: F401  (see test_plugin.py: imported before any pytester run)
 import pytest
+import torch
+from transformers import Trainer, TrainingArguments  # noqa: F401  (pickled in checkpoints)
 
 from ftbench.config.invariants import pairs_of
 from ftbench.config.jobfile import load_job_file
@@ -30,7 +32,6 @@ from ftbench.stack.data import DataSource
 
 
 def trace(loss, grad_norm=None, weight=0.5, **evaluated) -> Trace:
-    import torch
 
     return Trace(
         loss=list(loss),
@@ -213,7 +214,6 @@ def test_a_padding_free_collator_without_position_ids_fails(tiny_llama, chat_dat
     # Without any position ids TRL stops with a ValueError; the silent fault is position ids
     # that no longer restart at each row: the rows then attend to one another.
     def drop_position_ids(trainer):
-        import torch
 
         collate = trainer.data_collator
 
@@ -271,8 +271,6 @@ def test_a_resume_that_restores_less_fails(
             monkeypatch.setattr(trainer, "_load_rng_state", lambda checkpoint: None)
 
     if fault == "scheduler":
-        import torch
-
         # Trainer's schedules are LambdaLR: its state is never loaded, so it starts again
         monkeypatch.setattr(
             torch.optim.lr_scheduler.LambdaLR, "load_state_dict", lambda self, state: None

@@ -79,7 +79,9 @@ def test_the_built_in_profiles_are_shipped_job_files() -> None:
     assert smoke.origin.endswith("config/jobs/smoke.yaml")
     assert [j.name for j in smoke.jobs] == [
         "finetune", "throughput", "sft", "dpo", "reward", "cpo", "orpo", "grpo",
+        "invariants-mrpc", "invariants-sft",
     ]  # fmt: skip
+    assert smoke.job("invariants-sft").invariants == ("grad-accum", "padding")
     sft = smoke.job("sft")
     assert (sft.max_length, sft.training.max_steps, sft.training.batch_size) == (384, 16, 4)
     assert sft.floors == {"eval_loss": 1.25, "eval_mean_token_accuracy": 0.70}

@@ -251,6 +251,39 @@ def test_an_interrupt_stops_at_once_and_loses_nothing(suite, signum: int) -> Non
     assert not list(suite.baselines.glob("**/*.json"))  # the directory was checked, not written
 
 
+def test_another_cpu_host_s_quality_baseline_judges_this_one(suite) -> None:
+    """issue 20: a host whose hardware id has no baseline is gated on quality against one
+    recorded on another CPU host (quality is the same bits there), and says that its
+    throughput has no baseline; a planted regression is still caught."""
+    import shutil
+
+    from ftbench.env.devices import hardware_id
+
+    recorded = suite(*FINETUNE, "--ftb-update-baselines")
+    recorded.assert_outcomes(passed=1, skipped=1)
+    here = suite.baselines / hardware_id("cpu")
+    other = suite.baselines / "other-cpu-2c"  # as if recorded on another host
+    shutil.move(here, other)
+
+    rerun = suite(*FINETUNE)
+    rerun.assert_outcomes(passed=1, skipped=1)
+    rerun.stdout.fnmatch_lines(
+        [
+            "*finetune[[]tiny-bert-dynamic-cpu-fp32-full[]]*passed*within bounds, quality "
+            f"against other-cpu-2c's baseline; no baseline of {hardware_id('cpu')} for "
+            "throughput*"
+        ]
+    )
+    diverged = suite(*FINETUNE, LR_FACTOR="100")
+    diverged.assert_outcomes(failed=1, skipped=1)
+    diverged.stdout.fnmatch_lines(
+        ["*RegressionError: finetune[[]*", "*eval_accuracy * < bound *", "*other-cpu-2c*"]
+    )
+    # Another recipe is not borrowed: "no baseline", as before.
+    other_recipe = suite(*FINETUNE[:-1], "--ftb-learning-rate=2e-3")
+    other_recipe.stdout.fnmatch_lines(["*finetune[[]*passed*no baseline*"])
+
+
 def test_required_and_corrupt_baselines(suite) -> None:
     required = suite(*THROUGHPUT, "--ftb-require-baseline")
     required.assert_outcomes(failed=1, skipped=1)

@@ -3,6 +3,7 @@ config, no session, no training (`ftbench.judge.verdict`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from ftbench.core.errors import (
 )
 from ftbench.core.record import CaseResult
 from ftbench.judge import verdict
-from ftbench.judge.baselines import entry_from_results
+from ftbench.judge.baselines import BaselineStore, entry_from_results
 from ftbench.tasks import tolerances_with
 
 SMOKE = get_profile("smoke")
@@ -129,3 +130,42 @@ def test_quality_is_the_seeds_and_throughput_the_last_measurement() -> None:
     values = {v.metric: v.value for v in outcome.verdicts}
     assert values == {"eval_accuracy": pytest.approx(0.79), "train_samples_per_second": 29.5}
     assert outcome.failed == []
+
+
+def _store_with(tmp_path: Path, hardware: str, entry: dict) -> BaselineStore:
+    store = BaselineStore(tmp_path)
+    store.update(hardware, "smoke", {CASE: entry})
+    return store
+
+
+def test_another_cpu_host_s_quality_judges_and_its_speed_does_not(tmp_path: Path) -> None:
+    """issue 20: no baseline here (hardware id cpu-2c); another CPU host's quality does."""
+    other = {**ENV, "hardware_id": "intel-2c", "device_name": "Intel Xeon"}
+    recorded = [replace(measured(50.0, 0.78), environment=other) for _ in range(3)]
+    store = _store_with(tmp_path, "intel-2c", entry_from_results(recorded, FINETUNE))
+
+    entry, path = verdict.borrow(CASE, measured(30.0), store, "cpu-2c", "smoke", POLICY)
+    assert path == tmp_path / "intel-2c" / "smoke.json"
+    assert set(entry["metrics"]) == {"eval_accuracy", "eval_f1"}  # no throughput travels
+    outcome = verdict.gate_case(CASE, [measured(30.0)], FINETUNE, entry, POLICY)
+    assert not outcome.failed
+    assert outcome.status() == (
+        "within bounds, quality against intel-2c's baseline; no baseline of cpu-2c for throughput"
+    )
+    worse = verdict.gate_case(CASE, [measured(30.0, accuracy=0.70)], FINETUNE, entry, POLICY)
+    assert [v.metric for v in worse.failed] == ["eval_accuracy", "eval_f1"]
+
+
+def test_a_baseline_borrowed_only_when_it_travels_and_compares(tmp_path: Path) -> None:
+    other = {**ENV, "hardware_id": "h100-1", "device_name": "NVIDIA H100", "cuda": "13.0"}
+    gpu = [replace(measured(50.0), environment=other, axes={"device": "cuda"})]
+    store = _store_with(tmp_path, "h100-1", entry_from_results(gpu, FINETUNE))
+    a100 = replace(measured(30.0), axes={"device": "cuda"},
+                   environment={**other, "device_name": "NVIDIA A100"})  # fmt: skip
+    assert verdict.borrow(CASE, a100, store, "a100-1", "smoke", POLICY) is None  # another GPU
+    h100x8 = replace(a100, environment=other)
+    assert verdict.borrow(CASE, h100x8, store, "h100-8", "smoke", POLICY) is not None
+
+    cpu = _store_with(tmp_path / "cpu", "intel-2c", entry_from_results([measured(50.0)], FINETUNE))
+    another_recipe = measured(30.0, lr=1e-3)
+    assert verdict.borrow(CASE, another_recipe, cpu, "cpu-2c", "smoke", POLICY) is None

@@ -211,6 +211,16 @@ class BaselineStore:
     def entry(self, hardware_id: str, profile: str, case_id: str) -> dict[str, Any] | None:
         return self.load(hardware_id, profile)["cases"].get(case_id)
 
+    def other_hardware(self, hardware_id: str, profile: str) -> list[str]:
+        """The other hardware ids with a baseline file of `profile`, in name order."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            d.name
+            for d in self.root.iterdir()
+            if d.is_dir() and d.name != hardware_id and (d / f"{profile}.json").is_file()
+        )
+
     def update(self, hardware_id: str, profile: str, entries: dict[str, dict[str, Any]]) -> Path:
         path = self.path(hardware_id, profile)
         # issue 12: another run may have written the file since we read it: merge under a lock
@@ -220,6 +230,35 @@ class BaselineStore:
             data["cases"].update(entries)
             data["cases"] = dict(sorted(data["cases"].items()))
             return write_json_atomic(path, data)
+
+
+BORROWED = "quality_from"  # in a borrowed entry: the hardware id its quality was recorded on
+
+
+def travels(entry: dict[str, Any], device: str, device_name: str | None) -> bool:
+    """Whether another host's quality figures judge this one, for an entry of the same case id
+    (so the same device kind): on the CPU any CPU (fp32 quality is the same bits on the
+    project's AMD and Intel hosts, or a few ulps apart); on an accelerator, the same model."""
+    if device == "cpu":
+        return True
+    return (
+        device_name is not None
+        and (entry.get("environment") or {}).get("device_name") == device_name
+    )
+
+
+def quality_entry(entry: dict[str, Any], hardware_id: str) -> dict[str, Any] | None:
+    """`entry` with its quality metrics only (no throughput, memory or probe: those are the
+    other host's), marked as borrowed from `hardware_id`; None if it has no quality metric."""
+    known = known_metrics()
+    metrics = {
+        name: stats
+        for name, stats in (entry.get("metrics") or {}).items()
+        if name in known and known[name].quality
+    }
+    if not metrics:
+        return None
+    return {**entry, "metrics": metrics, "probe": None, BORROWED: hardware_id}
 
 
 def _empty(hardware_id: str, profile: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ runs a model, so every verdict can be tested on made-up records.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import fmean
 from typing import TYPE_CHECKING, Any
@@ -27,12 +27,15 @@ from ftbench.core.errors import (
 )
 from ftbench.core.record import is_busy
 from ftbench.judge.baselines import (
+    BORROWED,
     Verdict,
     gate,
     gated_values,
+    quality_entry,
     recipe_differences,
     regression_message,
     repro_differences,
+    travels,
     weights_difference,
 )
 from ftbench.judge.throughput import busy_message, explain, is_timed, judge_throughput, status_of
@@ -70,6 +73,37 @@ def comparable(
     if policy.require_baseline:
         raise BaselineError(f"{case_id}: no comparable baseline: {reason}")
     return "not gated: " + reason
+
+
+def borrowed_note(entry: dict[str, Any], measured: CaseResult) -> str:
+    """What a borrowed baseline judged, and what it could not."""
+    here = (measured.environment or {}).get("hardware_id", "this host")
+    return f"quality against {entry[BORROWED]}'s baseline; no baseline of {here} for throughput"
+
+
+def borrow(
+    case_id: str,
+    result: CaseResult,
+    store: Any,
+    hardware_id: str,
+    profile: str,
+    policy: GatePolicy,
+) -> tuple[dict[str, Any], Path] | None:
+    """Where this host has no baseline for the case: another host's, for quality only, when
+    it travels here (`travels`) and is comparable (recipe, data, weights); first by hardware id."""
+    environment = result.environment or {}
+    device = (result.axes or {}).get("device", "cpu")
+    for other in store.other_hardware(hardware_id, profile):
+        entry = store.entry(other, profile, case_id)
+        if entry is None or not travels(entry, device, environment.get("device_name")):
+            continue
+        path = store.path(other, profile)
+        if comparable(case_id, result, entry, path, replace(policy, require_baseline=False)):
+            continue
+        borrowed = quality_entry(entry, other)
+        if borrowed is not None:
+            return borrowed, path
+    return None
 
 
 def mean_values(results: list[CaseResult], job: Job) -> dict[str, float]:
@@ -114,7 +148,13 @@ def gate_case(
     last measurement (default: the last seed's), relative to the device probe and never on a
     busy device (`judge_throughput`)."""
     measured = measured or results[-1]
-    values, notes = judge_throughput(case_id, mean_values(results, job), entry, measured, policy)
+    if entry.get(BORROWED):  # issue 20: another host's quality; its speed is not this host's
+        values = {m: v for m, v in mean_values(results, job).items() if not is_timed(m)}
+        notes = [borrowed_note(entry, measured)]
+    else:
+        values, notes = judge_throughput(
+            case_id, mean_values(results, job), entry, measured, policy
+        )
     verdicts = gate(case_id, values, entry, policy.tolerances)
     for verdict in verdicts:
         explain(verdict, measured, entry)

@@ -20,7 +20,7 @@ from ftbench.core.errors import RegressionError
 from ftbench.core.record import is_busy
 from ftbench.env.contention import wait_until_idle
 from ftbench.judge import verdict
-from ftbench.judge.baselines import check_floors
+from ftbench.judge.baselines import BORROWED, check_floors
 from ftbench.judge.scaling import loss_ratio, note_efficiency, one_process_of, quality_verdicts
 from ftbench.judge.throughput import busy_message, is_timed
 from ftbench.measure.runner import train_and_evaluate
@@ -193,11 +193,16 @@ class Case:
         )
         entry = store.entry(hardware_id, profile, case_id)
         path = store.path(hardware_id, profile)
+        if entry is None and not policy.require_baseline:
+            # issue 20: no baseline on this host; quality recorded on another may judge it
+            found = verdict.borrow(case_id, self.results[0], store, hardware_id, profile, policy)
+            if found is not None:
+                entry, path = found
         reason = verdict.comparable(case_id, self.results[0], entry, path, policy)
         if reason is not None:
             return reason
         seeds = list(self.results)  # quality is the seeds' mean; re-measures only time again
-        if any(is_timed(m) for m in self.job.gates):
+        if any(is_timed(m) for m in self.job.gates) and not entry.get(BORROWED):
             self._settle()  # issue 12: a busy device's throughput is measured again, if it can
         outcome = verdict.gate_case(case_id, seeds, self.job, entry, policy, self.results[-1])
         failed, status = outcome.failed, "within bounds"

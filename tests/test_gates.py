@@ -253,8 +253,8 @@ def test_an_interrupt_stops_at_once_and_loses_nothing(suite, signum: int) -> Non
 
 def test_another_cpu_host_s_quality_baseline_judges_this_one(suite) -> None:
     """issue 20: a host whose hardware id has no baseline is gated on quality against one
-    recorded on another CPU host (quality is the same bits there), and says that its
-    throughput has no baseline; a planted regression is still caught."""
+    recorded on another CPU host (quality is the same bits there); a planted regression is
+    still caught; another recipe borrows nothing."""
     import shutil
 
     from ftbench.env.devices import hardware_id
@@ -270,8 +270,7 @@ def test_another_cpu_host_s_quality_baseline_judges_this_one(suite) -> None:
     rerun.stdout.fnmatch_lines(
         [
             "*finetune[[]tiny-bert-dynamic-cpu-fp32-full[]]*passed*within bounds, quality "
-            f"against other-cpu-2c's baseline; no baseline of {hardware_id('cpu')} for "
-            "throughput*"
+            "against other-cpu-2c's baseline*"
         ]
     )
     diverged = suite(*FINETUNE, LR_FACTOR="100")

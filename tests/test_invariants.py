@@ -317,3 +317,23 @@ def test_an_invariants_job_file_runs_its_pairs_in_pytest(
     rows = [json.loads(p.read_text()) for p in (run / "invariants").glob("*.json")]
     assert sorted(r["status"] for r in rows) == ["pass", "pass", "unexpectedly agrees"]
     assert (run / "invariants.png").stat().st_size > 10_000
+
+
+def test_pairs_a_job_cannot_make_are_skipped_saying_why(tmp_path: Path) -> None:
+    from ftbench.config.invariants import Unbuilt, plan
+
+    path = tmp_path / "ftbench.yaml"
+    path.write_text(
+        JOB.replace("[dynamic, static]", "[dynamic, bucketed]").replace("size: 16", "size: 6")
+        + "processes: [1, 4]\ninvariants: [padding, processes, grad-accum]\n"
+    )
+    profile = load_job_file(path)
+    planned = {p.id: p for p in plan(profile.jobs[0], profile)}
+
+    assert planned["padding-bucketed"] == Unbuilt(
+        "padding-bucketed", "bucketed padding changes which rows a step trains on"
+    )
+    assert planned["processes-4proc"].reason == "batch 6 does not split over 4 processes"
+    assert planned["grad-accum"].b.label == "2 x 3 accumulated"
+    only_bucketed = replace(profile.jobs[0], paddings=("bucketed",))
+    assert all(isinstance(p, Unbuilt) for p in plan(only_bucketed, profile))

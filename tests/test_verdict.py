@@ -149,6 +149,12 @@ def test_another_cpu_host_s_quality_judges_and_its_speed_does_not(tmp_path: Path
     assert set(entry["metrics"]) == {"eval_accuracy", "eval_f1"}  # no throughput travels
     outcome = verdict.gate_case(CASE, [measured(30.0)], FINETUNE, entry, POLICY)
     assert not outcome.failed
+    assert outcome.status() == "within bounds, quality against intel-2c's baseline"
+    timed = type(FINETUNE)(
+        **{**FINETUNE.__dict__, "gates": ("eval_accuracy", "train_samples_per_second")}
+    )
+    outcome = verdict.gate_case(CASE, [measured(3.0)], timed, entry, POLICY)  # 10x slower
+    assert [v.metric for v in outcome.verdicts] == ["eval_accuracy"]
     assert outcome.status() == (
         "within bounds, quality against intel-2c's baseline; no baseline of cpu-2c for throughput"
     )
@@ -169,3 +175,9 @@ def test_a_baseline_borrowed_only_when_it_travels_and_compares(tmp_path: Path) -
     cpu = _store_with(tmp_path / "cpu", "intel-2c", entry_from_results([measured(50.0)], FINETUNE))
     another_recipe = measured(30.0, lr=1e-3)
     assert verdict.borrow(CASE, another_recipe, cpu, "cpu-2c", "smoke", POLICY) is None
+    bf16 = replace(measured(30.0), axes={"device": "cpu", "precision": "bf16"})
+    assert verdict.borrow(CASE, bf16, cpu, "cpu-2c", "smoke", POLICY) is None  # kernels differ
+    (tmp_path / "cpu" / "zz-corrupt-2c").mkdir()
+    (tmp_path / "cpu" / "zz-corrupt-2c" / "smoke.json").write_text("{")
+    (tmp_path / "cpu" / "intel-2c" / "smoke.json").unlink()
+    assert verdict.borrow(CASE, measured(30.0), cpu, "cpu-2c", "smoke", POLICY) is None

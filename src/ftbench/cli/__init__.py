@@ -126,12 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     return report_main(args.runs, args.out, args.summary)
 
 
-def _records(command: str, runs: list[Path]) -> list[CaseResult] | None:
-    """The records in `runs`; None, having said why, when there are none to read."""
+def _records(command: str, runs: list[Path], quiet: bool = False) -> list[CaseResult] | None:
+    """The records in `runs`; None, having said why (unless `quiet`), when there are none."""
     try:
         results, notes = load_runs(runs)
     except FtbenchError as exc:
-        print(f"ftbench {command}: {exc}", file=sys.stderr)
+        if not quiet:
+            print(f"ftbench {command}: {exc}", file=sys.stderr)
         return None
     for note in notes:
         print(f"ftbench {command}: {note}", file=sys.stderr)
@@ -139,20 +140,26 @@ def _records(command: str, runs: list[Path]) -> list[CaseResult] | None:
 
 
 def report_main(runs: list[Path], out: Path, summary: Path | None = None) -> int:
-    results = _records("report", runs)
-    if results is None:
+    pairs = [row for run in run_directories(runs) for row in read_invariants(run)]
+    # A run of an invariants job alone has pairs and no case records: report those.
+    results = _records("report", runs, quiet=bool(pairs))
+    if results is None and not pairs:
         return 2
-    print(text(sections(results)))
+    results = results or []
+    if results:
+        print(text(sections(results)))
     try:
-        written = write_report(results, out)
-        written += _invariants_report(runs, out)
+        written = write_report(results, out) if results else []
+        written += _invariants_report(pairs, Path(out), standalone=not results)
     except OSError as exc:
         print(f"ftbench report: can't write to {out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     if summary is not None:
         try:
             with open(summary, "a", encoding="utf-8") as handle:
-                handle.write(markdown_report(results) + "\n")
+                if results:
+                    handle.write(markdown_report(results) + "\n")
+                handle.write(invariants_markdown(pairs))
         except OSError as exc:
             print(f"ftbench report: can't write to {summary}: {exc.strerror or exc}",
                   file=sys.stderr)  # fmt: skip
@@ -163,16 +170,18 @@ def report_main(runs: list[Path], out: Path, summary: Path | None = None) -> int
     return 0
 
 
-def _invariants_report(runs: list[Path], out: Path) -> list[Path]:
+def _invariants_report(pairs: list[dict], out: Path, standalone: bool) -> list[Path]:
     """The runs' invariant pairs: printed, charted, and a section of report.md."""
-    rows = [row for run in run_directories(runs) for row in read_invariants(run)]
-    if not rows:
+    if not pairs:
         return []
-    print("\n" + "\n".join(invariants_text(rows)))
-    chart = invariants_chart(rows, Path(out) / "invariants.png")
-    with open(Path(out) / "report.md", "a", encoding="utf-8") as handle:
-        handle.write("\n" + invariants_markdown(rows, chart))
-    return [chart] if chart else []
+    print("\n" + "\n".join(invariants_text(pairs)))
+    out.mkdir(parents=True, exist_ok=True)
+    chart = invariants_chart(pairs, out / "invariants.png")
+    report = out / "report.md"
+    head = "# ftbench report\n\n" if standalone else "\n"
+    with open(report, "w" if standalone else "a", encoding="utf-8") as handle:
+        handle.write(head + invariants_markdown(pairs, chart))
+    return [p for p in (chart, report if standalone else None) if p is not None]
 
 
 def history_main(args: argparse.Namespace) -> int:

@@ -181,12 +181,17 @@ def run_directories(paths: list[Path]) -> list[Path]:
     """Run directories as given, or every run directory inside a given parent (results/runs)."""
     found = []
     for path in map(Path, paths):
-        if path.is_dir() and not any(path.glob("*.json")):
-            children = sorted(p for p in path.iterdir() if p.is_dir() and any(p.glob("*.json")))
+        if path.is_dir() and not _is_run(path):
+            children = sorted(p for p in path.iterdir() if p.is_dir() and _is_run(p))
             found += children or [path]
         else:
             found.append(path)
     return found
+
+
+def _is_run(path: Path) -> bool:
+    """A run's directory: case records, or only an invariants job's pairs."""
+    return any(path.glob("*.json")) or any(path.glob("invariants/*.json"))
 
 
 def load_runs(directories: list[Path]) -> tuple[list[CaseResult], list[str]]:

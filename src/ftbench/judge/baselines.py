@@ -235,16 +235,15 @@ class BaselineStore:
 BORROWED = "quality_from"  # in a borrowed entry: the hardware id its quality was recorded on
 
 
-def travels(entry: dict[str, Any], device: str, device_name: str | None) -> bool:
+def travels(entry: dict[str, Any], device: str, device_name: str | None, precision: str) -> bool:
     """Whether another host's quality figures judge this one, for an entry of the same case id
-    (so the same device kind): on the CPU any CPU (fp32 quality is the same bits on the
-    project's AMD and Intel hosts, or a few ulps apart); on an accelerator, the same model."""
+    (so the same device kind): on the CPU in fp32 any CPU (the project's AMD and Intel hosts
+    give the same bits, or a few ulps apart; bf16 kernels differ between them); on an
+    accelerator, the same model only."""
     if device == "cpu":
-        return True
-    return (
-        device_name is not None
-        and (entry.get("environment") or {}).get("device_name") == device_name
-    )
+        return precision == "fp32"
+    environment = entry.get("environment") or {}
+    return device_name is not None and environment.get("device_name") == device_name
 
 
 def quality_entry(entry: dict[str, Any], hardware_id: str) -> dict[str, Any] | None:

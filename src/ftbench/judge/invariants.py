@@ -20,7 +20,7 @@ from typing import Any
 
 from ftbench.core.invariants import Bounds, Expected
 
-STEP_SERIES = ("loss", "grad_norm")
+STEP_SERIES = ("loss", "grad_norm", "learning_rate")
 
 
 @dataclass
@@ -89,11 +89,12 @@ class Comparison:
             )
         where = f" parted at step {worst.step}" if worst.step is not None else " differ"
         values = (
-            f": {worst.values[0]:.8g} ({self.a}) vs {worst.values[1]:.8g} ({self.b})"
+            f": {_number(worst.values[0])} ({self.a}) vs {_number(worst.values[1])} ({self.b})"
             if worst.values
             else ""
         )
-        kind = "relative " if worst.what != "weights" else "max abs "
+        relative_kind = worst.what in STEP_SERIES or "loss" in worst.what
+        kind = "relative " if relative_kind else ("max abs " if worst.what == "weights" else "")
         return (
             f"invariant {self.invariant}: the {worst.what.replace('_', ' ')}{where}{values}; "
             f"{kind}difference {worst.largest:.2g} > bound {worst.bound:.2g}"
@@ -111,6 +112,10 @@ class Comparison:
             "curves": self.curves,
             "line": self.describe(),
         }
+
+
+def _number(value: float | None) -> str:
+    return "none" if value is None else f"{value:.8g}"
 
 
 def relative(a: float, b: float) -> float:
@@ -160,8 +165,10 @@ def compare(invariant: str, a: Any, b: Any, bounds: Bounds, labels: tuple[str, s
             "train the same steps"
         )
         return comparison
+    # Both sides follow one schedule: their learning rates agree exactly, or a side lost it.
+    step_bounds = {"loss": bounds.loss, "grad_norm": bounds.grad_norm, "learning_rate": 0.0}
     comparison.divergences = [
-        compare_series(what, getattr(a, what), getattr(b, what), getattr(bounds, what))
+        compare_series(what, getattr(a, what), getattr(b, what), step_bounds[what])
         for what in STEP_SERIES
     ]
     comparison.divergences.append(
@@ -169,8 +176,11 @@ def compare(invariant: str, a: Any, b: Any, bounds: Bounds, labels: tuple[str, s
     )
     for metric in sorted(set(a.eval) | set(b.eval)):
         x, y = a.eval.get(metric), b.eval.get(metric)
-        largest = relative(x, y) if x is not None and y is not None else math.inf
-        comparison.divergences.append(Divergence(metric, largest, bounds.eval, values=(x, y)))
+        loss = "loss" in metric  # a loss is compared relatively, a count of rows absolutely
+        both = x is not None and y is not None
+        largest = (relative(x, y) if loss else abs(x - y)) if both else math.inf
+        bound = bounds.eval if loss else bounds.quality
+        comparison.divergences.append(Divergence(metric, largest, bound, values=(x, y)))
     return comparison
 
 

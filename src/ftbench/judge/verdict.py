@@ -75,10 +75,13 @@ def comparable(
     return "not gated: " + reason
 
 
-def borrowed_note(entry: dict[str, Any], measured: CaseResult) -> str:
+def borrowed_note(entry: dict[str, Any], measured: CaseResult, job: Job) -> str:
     """What a borrowed baseline judged, and what it could not."""
-    here = (measured.environment or {}).get("hardware_id", "this host")
-    return f"quality against {entry[BORROWED]}'s baseline; no baseline of {here} for throughput"
+    note = f"quality against {entry[BORROWED]}'s baseline"
+    if any(is_timed(m) for m in job.gates):
+        here = (measured.environment or {}).get("hardware_id", "this host")
+        note += f"; no baseline of {here} for throughput"
+    return note
 
 
 def borrow(
@@ -92,10 +95,14 @@ def borrow(
     """Where this host has no baseline for the case: another host's, for quality only, when
     it travels here (`travels`) and is comparable (recipe, data, weights); first by hardware id."""
     environment = result.environment or {}
-    device = (result.axes or {}).get("device", "cpu")
+    axes = result.axes or {}
+    device, precision = axes.get("device", "cpu"), axes.get("precision", "fp32")
     for other in store.other_hardware(hardware_id, profile):
-        entry = store.entry(other, profile, case_id)
-        if entry is None or not travels(entry, device, environment.get("device_name")):
+        try:
+            entry = store.entry(other, profile, case_id)
+        except BaselineError:
+            continue  # another host's unreadable file is not this case's to fail on
+        if entry is None or not travels(entry, device, environment.get("device_name"), precision):
             continue
         path = store.path(other, profile)
         if comparable(case_id, result, entry, path, replace(policy, require_baseline=False)):
@@ -150,7 +157,7 @@ def gate_case(
     measured = measured or results[-1]
     if entry.get(BORROWED):  # issue 20: another host's quality; its speed is not this host's
         values = {m: v for m, v in mean_values(results, job).items() if not is_timed(m)}
-        notes = [borrowed_note(entry, measured)]
+        notes = [borrowed_note(entry, measured, job)]
     else:
         values, notes = judge_throughput(
             case_id, mean_values(results, job), entry, measured, policy

@@ -84,6 +84,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.config.stash[SESSION_KEY].parametrize_invariants(metafunc)
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected
+def pytest_collection_modifyitems(items: list[pytest.Item], config: pytest.Config) -> None:
+    config.stash[SESSION_KEY].invariants.order(items)  # invariant pairs run last
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     session.config.stash[SESSION_KEY].preflight(session.items)
 

@@ -13,16 +13,17 @@ of every pair's loss curves is written beside it.
 
 from __future__ import annotations
 
+import collections
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ftbench.config.invariants import Pair, Side, pairs_of
-from ftbench.core.errors import ConfigError
+from ftbench.config.invariants import Pair, Side, Unbuilt, pairs_of, plan
 from ftbench.core.files import write_json_atomic
 from ftbench.env.devices import device_problem, precision_problem
 from ftbench.judge.invariants import EXPECTED, FAILED, FIXED, compare, outcome
-from ftbench.plugin.collect import MARKER, NOT_SELECTED
+from ftbench.measure.launch import processes_problem
+from ftbench.plugin.collect import MARKER
 from ftbench.report.invariants import FOLDER, invariants_chart, invariants_text, read_invariants
 
 if TYPE_CHECKING:
@@ -33,35 +34,34 @@ if TYPE_CHECKING:
     from ftbench.plugin.settings import Settings
 
 FIXTURE = "ftb_invariant"
+NO_INVARIANTS = "has no invariants job selected"  # the skip reason: no case, like NOT_SELECTED
 
 
 def parametrize(metafunc: pytest.Metafunc, settings: Settings) -> None:
-    """One parameter per pair of each selected invariants job (of the marker's job, if any)."""
+    """One parameter per pair of each selected invariants job (of the marker's job, if any);
+    a pair the job's settings can't make (one padding left by --ftb-padding, say) is one
+    skipped parameter saying why."""
     marker = metafunc.definition.get_closest_marker(MARKER)
     file = marker.kwargs.get("file") if marker else None
     profile = settings.profile_of(file)
-    if marker and marker.args:
-        jobs = [profile.job(marker.args[0])]
+    named = bool(marker and marker.args)  # a job file's test is named after its job already
+    if named:
+        jobs = [j for j in profile.jobs if j.name == marker.args[0]]
     else:
         jobs = [job for job in profile.jobs if job.invariants]
     params = []
     for job in jobs:
         if not settings.selected(job.name):
             continue
-        try:
-            pairs = pairs_of(job, profile)
-        except ConfigError as exc:
-            raise pytest.UsageError(f"ftbench: {exc}") from None
-        # A job file's test is named after its job already: its ids are the pairs'.
-        named = bool(marker and marker.args)
-        params += [
-            pytest.param(
-                (file, job.name, pair.id), id=pair.id if named else f"{job.name}-{pair.id}"
-            )
-            for pair in pairs
-        ]
+        for planned in plan(job, profile):
+            pair_id = planned.id if named else f"{job.name}-{planned.id}"
+            if isinstance(planned, Unbuilt):
+                skip = pytest.mark.skip(reason=f"{job.name}: {planned.id}: {planned.reason}")
+                params.append(pytest.param(None, marks=skip, id=pair_id))
+            else:
+                params.append(pytest.param((file, job.name, planned.id), id=pair_id))
     if not params:
-        reason = f"no invariants job {NOT_SELECTED} {profile.name!r}"
+        reason = f"profile {profile.name!r} {NO_INVARIANTS}"
         params = [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="not-selected")]
     metafunc.parametrize(FIXTURE, params, indirect=True)
 
@@ -86,8 +86,9 @@ class InvariantCase:
             checkpoint = parts.checkpoint(spec.checkpoint)
             if checkpoint is None:
                 return parts.unavailable(spec.checkpoint)
-            problem = parts.task_problem(spec.task, checkpoint) or self.session.processes_problem(
-                spec
+            # The pair launches on this machine only (no --ftb-accelerate-config).
+            problem = parts.task_problem(spec.task, checkpoint) or processes_problem(
+                spec.processes, spec.device, spec.training.batch_size, None
             )
             if problem:
                 return problem
@@ -99,7 +100,10 @@ class InvariantCase:
         if problem:
             pytest.skip(problem)
         traces = self.session.invariants
-        a, b = traces.trace(self.pair.a), traces.trace(self.pair.b)
+        try:
+            a, b = traces.trace(self.pair.a), traces.trace(self.pair.b)
+        finally:
+            traces.done(self.pair)
         labels = (self.pair.a.label, self.pair.b.label)
         comparison = compare(self.pair.id, a, b, self.pair.bounds, labels)
         status, line = outcome(comparison, self.pair.expected)
@@ -117,13 +121,39 @@ class Invariants:
     def __init__(self, session: FtbSession) -> None:
         self.session = session
         self._traces: dict[tuple, Any] = {}
+        self._uses: collections.Counter[tuple] = collections.Counter()  # pairs still to run
         self._written = 0
 
-    def case(self, param: tuple[str | None, str, str]) -> InvariantCase:
+    def order(self, items: list[pytest.Item]) -> None:
+        """Put the pairs after every other case, so their training (and the memory of the
+        traces they keep) never precedes a timed case in the process; count which pairs use
+        each side, so a trace is freed after its last pair."""
+        pairs = [i for i in items if FIXTURE in getattr(i, "fixturenames", ())]
+        if not pairs:
+            return
+        items[:] = [i for i in items if FIXTURE not in getattr(i, "fixturenames", ())] + pairs
+        for item in pairs:
+            param = getattr(getattr(item, "callspec", None), "params", {}).get(FIXTURE)
+            if param is not None:
+                pair = self._pair(param)
+                self._uses.update([pair.a.key, pair.b.key])
+
+    def done(self, pair: Pair) -> None:
+        """A pair is compared (or failed): free the traces no later pair needs."""
+        for key in (pair.a.key, pair.b.key):
+            self._uses[key] -= 1
+            if self._uses[key] <= 0:
+                self._traces.pop(key, None)
+
+    def _pair(self, param: tuple[str | None, str, str]) -> Pair:
         file, job_name, pair_id = param
         profile = self.session.settings.profile_of(file)
-        job = profile.job(job_name)
-        pair = next(p for p in pairs_of(job, profile) if p.id == pair_id)
+        return next(p for p in pairs_of(profile.job(job_name), profile) if p.id == pair_id)
+
+    def case(self, param: tuple[str | None, str, str]) -> InvariantCase:
+        file, job_name, _ = param
+        job = self.session.settings.profile_of(file).job(job_name)
+        pair = self._pair(param)
         self.session.parts.use(pair.a.spec, job.data)
         return InvariantCase(self.session, job, pair, file)
 

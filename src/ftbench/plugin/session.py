@@ -27,7 +27,7 @@ from ftbench.plugin import collect, invariants
 from ftbench.plugin.case import Case
 from ftbench.plugin.collect import NOT_SELECTED
 from ftbench.plugin.interrupt import was_interrupted
-from ftbench.plugin.invariants import Invariants
+from ftbench.plugin.invariants import NO_INVARIANTS, Invariants
 from ftbench.plugin.ledger import Ledger
 from ftbench.plugin.parts import Parts
 from ftbench.plugin.settings import Settings
@@ -169,8 +169,11 @@ class FtbSession:
         fixtures = getattr(item, "fixturenames", ())
         if CASE_FIXTURES & set(fixtures) and report.when in ("setup", "call"):
             reason = _skip_reason(report)
-            if reason is None or NOT_SELECTED not in reason:  # an unselected job isn't a case
-                self.skips[item.nodeid] = reason if report.skipped else None
+            if hasattr(report, "wasxfail"):  # an expected divergence ran: it is no skip
+                reason = None
+            # an unselected job isn't a case
+            if reason is None or not any(n in reason for n in (NOT_SELECTED, NO_INVARIANTS)):
+                self.skips[item.nodeid] = reason
         error = call.excinfo.value if call.excinfo is not None else None
         if isinstance(error, CaseOutOfMemoryError):
             release(error)  # issue 12: the next case gets the memory back

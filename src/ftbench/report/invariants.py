@@ -33,8 +33,14 @@ def _divergence(row: dict[str, Any], what: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def _eval_worst(row: dict[str, Any]) -> dict[str, Any] | None:
-    named = [d for d in row["comparison"]["divergences"] if d["what"].startswith("eval_")]
+def _eval_worst(row: dict[str, Any], losses: bool) -> dict[str, Any] | None:
+    """The largest difference among the eval losses (relative) or the other eval metrics
+    (absolute)."""
+    named = [
+        d
+        for d in row["comparison"]["divergences"]
+        if d["what"].startswith("eval_") and ("loss" in d["what"]) == losses
+    ]
     return max(named, key=lambda d: d["largest"]) if named else None
 
 
@@ -46,8 +52,9 @@ def _cell(divergence: dict[str, Any] | None) -> str:
 
 
 def invariants_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per pair: steps, the largest divergence of loss, grad norm, weights and eval,
-    each bound, the first step the losses differ at all, and the verdict."""
+    """One row per pair: steps, the largest divergence of loss, grad norm, weights, eval loss
+    and the other eval metrics, their bounds in that order, the first step the losses differ at
+    all, and the verdict."""
     import pandas as pd
 
     table = []
@@ -63,10 +70,11 @@ def invariants_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
                 "loss": _cell(loss),
                 "grad norm": _cell(_divergence(row, "grad_norm")),
                 "weights": _cell(_divergence(row, "weights")),
-                "eval": _cell(_eval_worst(row)),
-                "bounds (loss/grad/w/eval)": "/".join(
-                    "0" if bounds[k] == 0 else f"{bounds[k]:.0e}"
-                    for k in ("loss", "grad_norm", "weights", "eval")
+                "eval loss": _cell(_eval_worst(row, losses=True)),
+                "metrics": _cell(_eval_worst(row, losses=False)),
+                "bounds": "/".join(
+                    "0" if bounds.get(k, 0) == 0 else f"{bounds[k]:.0e}"
+                    for k in ("loss", "grad_norm", "weights", "eval", "quality")
                 ),
                 "first differs": (loss or {}).get("first_differs") or "-",
                 "verdict": row["status"],
@@ -91,8 +99,9 @@ def invariants_markdown(rows: list[dict[str, Any]], chart: Path | None = None) -
     if not rows:
         return ""
     about = (
-        "Relative differences (weights: max abs), largest over the steps; bounds in the same "
-        "order. docs/invariants.md says how they were set."
+        "Largest differences over the steps: loss, grad norm and eval loss relative, weights "
+        "max abs, the other eval metrics (accuracy, F1, ...) abs; bounds in that order. "
+        "docs/invariants.md says how they were set."
     )
     lines = ["## Invariants", "", about, ""]
     lines += [invariants_table(rows).astype(str).to_markdown(index=False), ""]

@@ -95,9 +95,13 @@ class Comparison:
         )
         relative_kind = worst.what in STEP_SERIES or "loss" in worst.what
         kind = "relative " if relative_kind else ("max abs " if worst.what == "weights" else "")
+        there = worst.largest
+        if worst.step is not None and worst.values:  # the difference where it parted
+            there = relative(*worst.values)
+        later = f" (largest {worst.largest:.2g})" if there != worst.largest else ""
         return (
             f"invariant {self.invariant}: the {worst.what.replace('_', ' ')}{where}{values}; "
-            f"{kind}difference {worst.largest:.2g} > bound {worst.bound:.2g}"
+            f"{kind}difference {there:.2g} > bound {worst.bound:.2g}{later}"
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -122,13 +122,15 @@ def train_traced(
     dropout: bool = True,
     trainer_hook: Any = None,
     data: Any = None,
+    prepared: tuple[Any, Any, Any] | None = None,
 ) -> Trace:
     """Train `spec` with the trainer logging every step; evaluate; keep the weights.
 
     `resume_at`: train to that step, save a checkpoint (model, optimizer, scheduler, RNG, data
     position), then resume from it in a fresh trainer with a fresh model, to the end.
     `trainer_hook(trainer)`: called on each trainer before it trains (tests plant faults).
-    `data`: the task's data, already loaded from `source` (a session loads it once)."""
+    `data`: the task's data, already loaded from `source`; `prepared`: (checkpoint, tokenizer,
+    encoded data) for this spec, already built (a pytest session builds each once)."""
     import time
 
     from transformers import PrinterCallback
@@ -139,11 +141,13 @@ def train_traced(
 
     started = time.perf_counter()
     task = get_task(spec.task)
-    checkpoint = resolve_checkpoint(spec.checkpoint)
-    tokenizer = load_tokenizer(checkpoint)
     if data is None:
         data = task.load_data(source)
-    encoded = encode(task, data, tokenizer, spec)
+    if prepared is None:
+        checkpoint = resolve_checkpoint(spec.checkpoint)
+        tokenizer = load_tokenizer(checkpoint)
+        prepared = (checkpoint, tokenizer, encode(task, data, tokenizer, spec))
+    checkpoint, tokenizer, encoded = prepared
     recorder = step_recorder()
 
     with tempfile.TemporaryDirectory(prefix="ftbench-trace-") as work:

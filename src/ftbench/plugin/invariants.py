@@ -25,6 +25,7 @@ from ftbench.judge.invariants import EXPECTED, FAILED, FIXED, compare, outcome
 from ftbench.measure.launch import processes_problem
 from ftbench.plugin.collect import MARKER
 from ftbench.report.invariants import FOLDER, invariants_chart, invariants_text, read_invariants
+from ftbench.stack.checkpoints import load_tokenizer
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -122,6 +123,7 @@ class Invariants:
         self.session = session
         self._traces: dict[tuple, Any] = {}
         self._uses: collections.Counter[tuple] = collections.Counter()  # pairs still to run
+        self._tokenizers: dict[str, Any] = {}  # by checkpoint spec, as the case fixtures keep
         self._written = 0
 
     def order(self, items: list[pytest.Item]) -> None:
@@ -171,9 +173,18 @@ class Invariants:
                     spec, source, dropout=side.dropout, timeout=self.session.settings.launch_timeout
                 )
             else:
-                data = self.session.parts.data(spec.task, source)
+                parts = self.session.parts
+                checkpoint = parts.checkpoint(spec.checkpoint)
+                if spec.checkpoint not in self._tokenizers:
+                    self._tokenizers[spec.checkpoint] = load_tokenizer(checkpoint)
+                tokenizer = self._tokenizers[spec.checkpoint]
                 trace = train_traced(
-                    spec, source, resume_at=side.resume_at, dropout=side.dropout, data=data
+                    spec,
+                    source,
+                    resume_at=side.resume_at,
+                    dropout=side.dropout,
+                    data=parts.data(spec.task, source),
+                    prepared=(checkpoint, tokenizer, parts.encoded(spec, checkpoint, tokenizer)),
                 )
             self._traces[side.key] = trace
         return self._traces[side.key]

@@ -203,7 +203,7 @@ def test_report_bad_inputs(tmp_path: Path, capsys) -> None:
 
 CURVE = {
     "batch_size": 4, "lengths": [16, 64, 128], "step_seconds": [0.06, 0.12, 0.25],
-    "steps_per_length": 3, "warmup_steps": 1, "coefficients": {"a": 0.04, "b": 3e-4, "c": 1e-6},
+    "steps_per_length": 3, "warmup_steps": 1, "coefficients": {"a": 0.082, "b": 6.1e-4, "c": 2e-6},
     "max_relative_error": 0.02,
 }  # fmt: skip
 LENGTHS = {"static": 128, "dynamic": 70, "bucketed": 56}
@@ -260,7 +260,7 @@ def test_report_stays_readable_over_many_runs(tmp_path: Path, runs: int, capsys)
     assert "static speedup" not in text  # 1.00x by definition: not a column
     assert "| static samples/s   | dynamic samples/s   |" in text  # flat headers
     assert "- AMD EPYC (cpu) · minilm-l6 fp32 full · run 2026112" in text  # the cost curve
-    assert "fit a = 40.0 ms, b = 300 µs/token, c = 1000 ns/token²" in text
+    assert "fit a = 82.0 ms, b = 610 µs/token, c = 2000 ns/token²" in text
     assert "![speedup_vs_ceiling](speedup_vs_ceiling.png)" in text
     printed = capsys.readouterr().out
     assert "nan" not in printed

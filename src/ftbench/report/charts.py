@@ -115,12 +115,18 @@ def speedup_chart(padding: pd.DataFrame, path: Path) -> Path:
         speedups = [_number(v) for v in group["speedup"]]
         lows = [_gap(v, lo) for v, lo in zip(speedups, group["speedup low"], strict=True)]
         ax.bar(xs, speedups, 0.6, yerr=[lows, [0] * len(xs)], capsize=3, color="tab:blue")
-        for x, ceiling, share in zip(xs, group["ceiling"], group["share of ceiling"], strict=True):
+        reliable = group.get("ceiling reliable", [True] * len(names))
+        for x, ceiling, share, sure in zip(
+            xs, group["ceiling"], group["share of ceiling"], reliable, strict=True
+        ):
             if _number(ceiling) == _number(ceiling):
-                ax.hlines(_number(ceiling), x - 0.38, x + 0.38, color="black", linewidth=2)
+                # A curve that misses the measured steps: its ceiling dashed, its share a "?"
+                style = {"color": "black"} if sure else {"color": "gray", "linestyle": "--"}
+                ax.hlines(_number(ceiling), x - 0.38, x + 0.38, linewidth=2, **style)
                 ax.annotate(
-                    fmt_share(share), (x, _number(ceiling)), ha="center", va="bottom",
-                    fontsize=8, xytext=(0, 2), textcoords="offset points",
+                    fmt_share(share) + ("" if sure else " ?"), (x, _number(ceiling)),
+                    ha="center", va="bottom", fontsize=8, xytext=(0, 2),
+                    textcoords="offset points",
                 )  # fmt: skip
         for offset, (column, marker, color) in zip((-0.18, 0.18), PREDICTIONS, strict=True):
             # Beside the bar's centre, where the share is written.
@@ -135,6 +141,14 @@ def speedup_chart(padding: pd.DataFrame, path: Path) -> Path:
     handles = [
         Patch(color="tab:blue", label="measured speedup (bar: to its noise floor)"),
         Line2D([], [], color="black", linewidth=2, label="ceiling: no padding; % = share reached"),
+        Line2D(
+            [],
+            [],
+            color="gray",
+            linestyle="--",
+            linewidth=2,
+            label="ceiling the curve can't vouch for (? : predicted ÷ measured off by >10%)",
+        ),
         *(
             Line2D([], [], linestyle="", marker=marker, color=color, label=label)
             for (_, marker, color), label in zip(

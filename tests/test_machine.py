@@ -353,3 +353,13 @@ def test_an_unwritable_results_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"--ftb-results-dir .*a-file/results: can.t write"):
         check_writable(blocker / "results", "--ftb-results-dir")
     assert check_writable(tmp_path / "new" / "results", "--ftb-results-dir").is_dir()
+
+
+def test_a_baseline_without_the_speed_the_job_now_gates_says_so() -> None:
+    """A job that starts gating its samples/s, against an entry recorded before (quality
+    only): nothing is judged on speed, and the status says why, not a silent pass."""
+    quality_only = {**BASE, "metrics": {"eval_loss": BASE["metrics"][RAW]}}
+    values, notes = _judge(result(20.0, 10.0), {RAW: 20.0, "eval_loss": 1.0}, quality_only)
+    assert values == {RAW: 20.0, "eval_loss": 1.0}
+    assert notes == [f"{RAW} not gated: the baseline has no figure (re-record it)"]
+    assert [v.metric for v in gate(CASE, values, quality_only, SMOKE)] == ["eval_loss"]

@@ -85,11 +85,15 @@ def judge_throughput(
     chosen = choose(timed, entry, probe)
     recorded = entry.get("metrics") or {}
     notes = []
+    unrecorded = sorted(m for m in chosen if m not in recorded)
+    if unrecorded:  # a baseline from before the job gated its speed: said, not silently passed
+        missing = ", ".join(unrecorded)
+        notes.append(f"{missing} not gated: the baseline has no figure (re-record it)")
     raw = [m for m in chosen if probe_twin_name(m)]
     if not same_probe(entry, probe) and any(probe_twin_name(m) in recorded for m in raw):
         then = entry["probe"]["name"]
         notes.append(f"raw throughput gate (the baseline's probe is {then}, this run's {probe})")
-    elif any(probe_twin_name(m) in timed for m in raw):  # the baseline predates probes
+    elif any(probe_twin_name(m) in timed and m in recorded for m in raw):  # predates probes
         notes.append(RAW_FALLBACK)
     elif any(probe_twin_name(m) in recorded and probe_twin_name(m) not in timed for m in raw):
         notes.append(NO_PROBE)

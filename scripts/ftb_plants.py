@@ -18,12 +18,13 @@ Each is switched on by an environment variable; none changes anything when they 
 
 The recipe each record states stays the profile's: the plants act like a silent bug in a
 library, which is what the baseline gates are there to catch (a maskless collator is stopped
-earlier, by the padding counter's own check). On the real benchmark:
+earlier, by the padding counter's own check). On the real benchmark, in every process (the
+fresh one each throughput-gated case trains in too):
 
-    FTB_PLANT_NO_ATTENTION_MASK=1 PYTHONPATH=scripts pytest -p ftb_plants bench/ \\
-        -k "test_finetune and full" --ftb-data-dir ../shared/data/glue
+    FTB_PLANT_NO_ATTENTION_MASK=1 PYTHONPATH=scripts/plants pytest bench/ \\
+        -k "test_finetune and full" --ftb-data-dir ../shared/data
 
-tests/test_gates.py loads this file as the conftest of its pytester runs.
+tests/test_gates.py loads it the same way in its pytester runs (conftest and sitecustomize).
 """
 
 import os

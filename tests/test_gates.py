@@ -1,8 +1,9 @@
 """Baseline gates end to end through pytest: record, rerun, and planted regressions caught.
 
-The planted regressions come from scripts/ftb_plants.py, loaded as the run's conftest (a test
-hook, not a code path ftbench ships): a learning rate 100 times too high, evaluation on shuffled
-labels, and training steps slowed by a sleep.
+The planted regressions come from scripts/ftb_plants.py, loaded in the run's conftest and in
+every fresh process a timed case trains in (a test hook, not a code path ftbench ships): a
+learning rate 100 times too high, evaluation on shuffled labels, and training steps slowed by
+a sleep.
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ def suite(
     monkeypatch: pytest.MonkeyPatch,
 ):
     """Runs the real benchmark module on the tiny model; returns a function of extra args."""
-    pytester.makepyfile(test_bench=BENCH.read_text())
-    pytester.makeconftest(PLANTS)
+    pytester.makepyfile(test_bench=BENCH.read_text(), ftb_plants=PLANTS)
+    # The plants act in pytest's process (its conftest) and in each fresh process a timed case
+    # trains in (Python imports sitecustomize from PYTHONPATH, which pytester's subprocess runs
+    # put this folder on): one module, imported once per process.
+    pytester.makeconftest("import ftb_plants  # noqa: F401")
+    pytester.makepyfile(sitecustomize="import ftb_plants  # noqa: F401")
     data = write_glue(tmp_path / "glue", train=192, dev=64)
     common = [
         "-p", "no:cacheprovider", "--ftb-profile=smoke", f"--ftb-checkpoint={tiny_checkpoint}",
@@ -192,8 +197,12 @@ def test_a_busy_device_is_named_not_blamed(suite) -> None:
     assert set(contention) >= {"other_cores", "own_cores", "cpu_count", "busy"}
 
 
-def test_an_out_of_memory_case_fails_alone_and_gives_its_memory_back(suite) -> None:
-    run = suite(*THROUGHPUT, "-s", "--ftb-padding=static,dynamic", OOM="static")
+@pytest.mark.parametrize("where", ["fresh-process", "in-process"])
+def test_an_out_of_memory_case_fails_alone_and_gives_its_memory_back(suite, where: str) -> None:
+    """The same error either way; in pytest's process the failed case's model is released
+    (a fresh process gives everything back when it exits)."""
+    args = ["--ftb-in-process"] if where == "in-process" else []
+    run = suite(*THROUGHPUT, "-s", "--ftb-padding=static,dynamic", *args, OOM="static")
     run.assert_outcomes(passed=1, failed=1, skipped=1)
     run.stdout.fnmatch_lines(
         [
@@ -201,7 +210,8 @@ def test_an_out_of_memory_case_fails_alone_and_gives_its_memory_back(suite) -> N
             "on cpu at batch size 4: it asked for 2.00 GiB more, with the process at * GiB*",
         ]
     )
-    assert "FTB_PLANT_OOM: model of the failed case released: True" in run.stdout.str()
+    if where == "in-process":
+        assert "FTB_PLANT_OOM: model of the failed case released: True" in run.stdout.str()
     run.stdout.fnmatch_lines(["*throughput[[]tiny-bert-dynamic-cpu-fp32-full[]]*passed*"])
 
 
@@ -218,7 +228,8 @@ def test_an_interrupt_stops_at_once_and_loses_nothing(suite, signum: int) -> Non
     """Two timed cases of 40 slow steps; the signal comes during the second."""
     args = [*suite.common, *THROUGHPUT, "--ftb-max-steps=40", "--ftb-padding=static,dynamic"]
     args += ["--ftb-progress-every=0.2", "--ftb-update-baselines"]
-    env = {**os.environ, "FTB_PLANT_SLEEP": "0.1"}
+    # PYTHONPATH: the plants load in the fresh process each timed case trains in, too
+    env = {**os.environ, "FTB_PLANT_SLEEP": "0.1", "PYTHONPATH": str(suite.path)}
     # A background job may inherit SIGINT ignored; the child must see Ctrl-C as a user would.
     run = subprocess.Popen(
         [sys.executable, "-m", "pytest", *args],

@@ -31,6 +31,7 @@ from ftbench.env.devices import device_problem, precision_problem
 from ftbench.env.distributed import world
 from ftbench.measure.launch import (
     DATA_OPTIONS,
+    error_path,
     launch_case,
     option_args,
     processes_problem,
@@ -59,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # where rank 0 writes its record. Not options of the table: a user never types them.
     parser.add_argument("--case-spec", metavar="FILE", help=argparse.SUPPRESS)
     parser.add_argument("--record", metavar="FILE", help=argparse.SUPPRESS)
+    # The padding ceiling's step-cost curve, timed in this process after the case trains, the
+    # same way and in the same process as its timed steps (issue 20).
+    parser.add_argument("--cost-curve", action="store_true", help=argparse.SUPPRESS)
 
 
 def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
@@ -70,6 +74,9 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
         result, path = _run(args)
     except FtbenchError as exc:
         print(f"ftbench: {exc}", file=sys.stderr)
+        if args.record:  # a launched case: the parent raises the same error (launch.py)
+            write_json_atomic(error_path(args.record), {"error": type(exc).__name__,
+                                                         "message": str(exc)})  # fmt: skip
         return 2
     if result is None:  # a rank other than 0, or another machine's launch: no record here
         return 0
@@ -94,7 +101,7 @@ def _run(args: argparse.Namespace):
         if size != spec.processes:
             raise ConfigError(f"{spec.case_id}: launched as {size} processes, not {spec.processes}")
         result = run(spec, data_source(_option(args)), report=_report if rank == 0 else None,
-                     show_progress_bar=False)  # fmt: skip
+                     show_progress_bar=False, cost_curve=args.cost_curve)  # fmt: skip
         if rank != 0 or not args.record:  # only rank 0 writes, with every rank's timings
             return None, None
         return result, write_json_atomic(args.record, result.to_record())

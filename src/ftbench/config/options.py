@@ -403,6 +403,14 @@ OPTIONS: tuple[Option, ...] = (
         pytest_only=True,
     ),
     Option(
+        "in-process",
+        "Time throughput-gated cases in pytest's own process, after what ran before them, "
+        "instead of each in a fresh process (faster; what ran before can move their speed).",
+        action="store_true",
+        default=False,
+        pytest_only=True,
+    ),
+    Option(
         "busy-wait",
         "How long a case timed on a busy device waits for quiet to measure again.",
         "SECONDS",

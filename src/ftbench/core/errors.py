@@ -75,3 +75,12 @@ class NoLearningSignalError(FtbenchError, AssertionError):
 
 class RewardFunctionError(FtbenchError, RuntimeError):
     """A reward function raised, or returned other than one number per completion."""
+
+
+def error_named(name: str, message: str) -> FtbenchError:
+    """The ftbench error `name` with `message`: a case that failed in a launched process fails
+    here as it would have in this one (FtbenchError for a name this version lacks)."""
+    kind = globals().get(name)
+    if isinstance(kind, type) and issubclass(kind, FtbenchError):
+        return kind(message)
+    return FtbenchError(message)

@@ -1,7 +1,11 @@
 """Run one case in N processes: `accelerate launch ... -m ftbench.cli.run`, as a watched subprocess.
 
     from ftbench.measure.launch import launch_case
-    result = launch_case(spec, data_args=["--data-dir", "../shared/data"], processes=2)
+    result = launch_case(spec, data_args=["--data-dir", "../shared/data"])   # spec.processes
+
+One process (N = 1) takes the same path without accelerate: `python -m ftbench.cli.run` in a
+fresh interpreter, so a timed case is measured apart from whatever the parent ran before it
+(issue 20: the same SFT case trained 35% slower in a pytest process that had trained MRPC).
 
 The parent (pytest, or `ftbench run --processes N`) never trains. It writes the case's spec to
 a file, picks a free port and checks it before launch, and starts accelerate (torchrun
@@ -33,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftbench.config.options import OPTIONS
-from ftbench.core.errors import ConfigError, FtbenchError
+from ftbench.core.errors import ConfigError, FtbenchError, error_named
 from ftbench.core.files import write_json_atomic
 from ftbench.core.record import CaseResult, read_record
 from ftbench.core.spec import CaseSpec, Lora, Training
@@ -184,10 +188,11 @@ def launch_command(
 
 
 def child_environment(processes: int, device: str) -> dict[str, str]:
-    """The launched processes' environment: their share of the cores on CPU, and this
-    ftbench on their path (an editable checkout may not be the installed one)."""
+    """The launched processes' environment: their share of the cores on CPU (one process keeps
+    the parent's threads), and this ftbench on their path (an editable checkout may not be the
+    installed one)."""
     env = dict(os.environ)
-    if device == "cpu":
+    if device == "cpu" and processes > 1:
         env["OMP_NUM_THREADS"] = str(threads_per_process(processes))
     here = str(Path(__file__).resolve().parents[1])
     paths = env.get("PYTHONPATH", "").split(os.pathsep) if env.get("PYTHONPATH") else []
@@ -326,12 +331,16 @@ def launch_case(
     config_file: str | None = None,
     timeout: float = 3600.0,
     echo: Callable[[str], None] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> CaseResult | None:
     """Train `spec` in `spec.processes` processes; return rank 0's result.
 
     None when this machine is not the main one of a multi-machine config (its rank 0 is
-    elsewhere and writes the record there).
+    elsewhere and writes the record there). `extra_args` go to `ftbench.cli.run` as they are
+    (`--cost-curve`).
     """
+    if spec.processes == 1:
+        return _launch_one(spec, [*data_args, *extra_args], timeout=timeout, echo=echo)
     if config_file and not Path(config_file).is_file():
         raise ConfigError(f"--ftb-accelerate-config {config_file}: no such file")
     port = config_port(config_file)
@@ -347,7 +356,8 @@ def launch_case(
     with tempfile.TemporaryDirectory(prefix="ftbench-launch-") as work:
         spec_path = write_spec(spec, Path(work) / "spec.json")
         record_path = Path(work) / "record.json"
-        run_args = ["--case-spec", str(spec_path), "--record", str(record_path), *data_args]
+        run_args = ["--case-spec", str(spec_path), "--record", str(record_path), *data_args,
+                    *extra_args]  # fmt: skip
         command = launch_command(
             spec.processes,
             run_args,
@@ -356,7 +366,11 @@ def launch_case(
             log_dir=str(Path(work) / "logs"),
         )
         env = child_environment(spec.processes, spec.device)
-        run_launcher(command, env, timeout=timeout, echo=echo, what=spec.case_id)
+        try:
+            run_launcher(command, env, timeout=timeout, echo=echo, what=spec.case_id)
+        except LaunchError:
+            raise_child_error(record_path)
+            raise
         if not record_path.exists():
             if _main_machine(config_file):
                 raise LaunchError(f"{spec.case_id}: every rank exited 0 but rank 0 wrote no record")
@@ -368,6 +382,51 @@ def launch_case(
         "accelerate_config": str(Path(config_file).resolve()) if config_file else None,
         "command": shlex.join(["python", *command[1:]]),  # its temporary paths are gone
     }
+    return result
+
+
+def error_path(record: str | Path) -> Path:
+    """Where a launched case's rank 0 leaves the ftbench error it stopped on, for the parent."""
+    return Path(str(record) + ".error.json")
+
+
+def raise_child_error(record: Path) -> None:
+    """Raise the ftbench error the launched case stopped on (out of memory, a NaN loss, bad
+    data), so it fails as it would in-process; return when it left none (a crash)."""
+    path = error_path(record)
+    if not path.exists():
+        return
+    error = json.loads(path.read_text(encoding="utf-8"))
+    raise error_named(error.get("error", ""), error.get("message", "")) from None
+
+
+def _launch_one(
+    spec: CaseSpec,
+    args: Sequence[str],
+    *,
+    timeout: float,
+    echo: Callable[[str], None] | None,
+) -> CaseResult:
+    """Train `spec` in one fresh `python -m ftbench.cli.run`: nothing the parent loaded,
+    allocated or compiled before is in the process that is timed."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="ftbench-fresh-") as work:
+        spec_path = write_spec(spec, Path(work) / "spec.json")
+        record_path = Path(work) / "record.json"
+        command = [sys.executable, "-m", "ftbench.cli.run", "--case-spec", str(spec_path),
+                   "--record", str(record_path), *args]  # fmt: skip
+        env = child_environment(1, spec.device)
+        try:
+            run_launcher(command, env, timeout=timeout, echo=echo, what=spec.case_id)
+        except LaunchError:
+            raise_child_error(record_path)
+            raise
+        if not record_path.exists():
+            raise LaunchError(f"{spec.case_id}: the fresh process exited 0 but wrote no record")
+        result = CaseResult.from_record(read_record(record_path))
+    # What isolation costs: the child's wall time beyond its own phases is start-up and loading.
+    result.times["fresh_process_seconds"] = time.monotonic() - started
+    result.machine = {**result.machine, "timed_in": "a fresh process"}
     return result
 
 

@@ -63,8 +63,10 @@ def run(
     *,
     report: Callable[[str], None] | None = None,
     show_progress_bar: bool = True,
+    cost_curve: bool = False,
 ) -> CaseResult:
-    """Everything from scratch: resolve, load, encode, train, evaluate."""
+    """Everything from scratch: resolve, load, encode, train, evaluate; with `cost_curve`,
+    then time the padding ceiling's step-cost curve on a fresh model (ftbench.core.cost)."""
     task = get_task(spec.task)
     checkpoint = resolve_checkpoint(spec.checkpoint)
     check_checkpoint_fits(task, checkpoint)
@@ -72,7 +74,7 @@ def run(
     data = task.load_data(source)
     encoded = encode(task, data, tokenizer, spec)
     model, load_seconds = task.load_case_model(spec, checkpoint, tokenizer, data)
-    return train_and_evaluate(
+    result = train_and_evaluate(
         spec,
         checkpoint=checkpoint,
         model=model,
@@ -83,6 +85,12 @@ def run(
         report=report,
         show_progress_bar=show_progress_bar,
     )
+    if cost_curve:
+        from ftbench.measure.costcurve import measure_for_case
+
+        del model  # the curve times a fresh model, as in pytest's process
+        result.cost_curve = measure_for_case(spec, checkpoint, tokenizer, data, report=report)
+    return result
 
 
 def check_checkpoint_fits(task: Task, checkpoint: Checkpoint) -> None:

@@ -222,8 +222,12 @@ def ftb_spec(
 
 
 @pytest.fixture
-def ftb_dataset(ftb_session: FtbSession, ftb_spec: Any, ftb_checkpoint: Any, ftb_tokenizer: Any):
+def ftb_dataset(
+    ftb_session: FtbSession, ftb_job: Any, ftb_spec: Any, ftb_checkpoint: Any, ftb_tokenizer: Any
+):
     """The task's data for this tokenizer and padding; built once per session and reused."""
+    if ftb_spec.processes > 1 or ftb_session.fresh_process(ftb_job, ftb_spec):
+        return None  # the launched process encodes its own
     return ftb_session.parts.encoded(ftb_spec, ftb_checkpoint, ftb_tokenizer)
 
 
@@ -236,12 +240,14 @@ def ftb_collator(ftb_spec: Any, ftb_tokenizer: Any) -> Any:
 def ftb_model(
     request: pytest.FixtureRequest,
     ftb_session: FtbSession,
+    ftb_job: Any,
     ftb_spec: Any,
     ftb_checkpoint: Any,
     ftb_tokenizer: Any,
 ) -> Iterator[Any]:
     """A fresh model for every case, seeded, so cases never share trained weights."""
-    if ftb_spec.processes > 1:  # each launched process loads its own
+    if ftb_spec.processes > 1 or ftb_session.fresh_process(ftb_job, ftb_spec):
+        # each launched process loads its own
         yield None
         return
 

@@ -129,7 +129,7 @@ class Parts:
     ) -> dict[str, Any]:
         """What a batch costs on this device, for the padding ceiling: measured once per
         checkpoint, device, precision and method, on a fresh model (ftbench.core.cost)."""
-        key = (spec.checkpoint, spec.device, spec.precision, spec.method)
+        key = _curve_key(spec)
         if key not in self._cost_curves:
             self._cost_curves[key] = measure_for_case(
                 spec,
@@ -139,3 +139,18 @@ class Parts:
                 report=report,
             )
         return self._cost_curves[key]
+
+    def known_cost_curve(self, spec: CaseSpec) -> dict[str, Any] | None:
+        """The group's cost curve, if a case of it has measured one (in a fresh process)."""
+        return self._cost_curves.get(_curve_key(spec))
+
+    def keep_cost_curve(self, spec: CaseSpec, curve: dict[str, Any] | None) -> Any:
+        """Keep the curve a fresh process measured, for the group's other cases."""
+        if curve is not None:
+            self._cost_curves.setdefault(_curve_key(spec), curve)
+        return self._cost_curves.get(_curve_key(spec), curve)
+
+
+def _curve_key(spec: CaseSpec) -> tuple[str, ...]:
+    """One curve per checkpoint, device, precision and method: what a step costs there."""
+    return (spec.checkpoint, spec.device, spec.precision, spec.method)

@@ -22,6 +22,7 @@ import pytest
 from ftbench.config.build import case_spec, source_options
 from ftbench.core.errors import CaseOutOfMemoryError, FtbenchError
 from ftbench.env.oom import release
+from ftbench.judge.throughput import is_timed
 from ftbench.measure.launch import DATA_OPTIONS, launch_case, option_args, processes_problem
 from ftbench.plugin import collect, invariants
 from ftbench.plugin.case import Case
@@ -114,8 +115,24 @@ class FtbSession:
             spec.processes, spec.device, spec.training.batch_size, self.settings.accelerate_config
         )
 
-    def launch(self, spec: CaseSpec) -> CaseResult:
-        """Run a case of N > 1 processes under accelerate launch (ftbench.measure.launch)."""
+    def fresh_process(self, job: Job, spec: CaseSpec) -> bool:
+        """Whether a one-process case trains in a fresh process of its own: those whose speed
+        is gated (issue 20), unless --ftb-in-process."""
+        return (
+            spec.processes == 1
+            and not self.settings.in_process
+            and any(is_timed(metric) for metric in job.gates)
+        )
+
+    def known_cost_curve(self, spec: CaseSpec) -> dict[str, Any] | None:
+        return self.parts.known_cost_curve(spec)
+
+    def keep_cost_curve(self, spec: CaseSpec, curve: dict[str, Any] | None) -> Any:
+        return self.parts.keep_cost_curve(spec, curve)
+
+    def launch(self, spec: CaseSpec, cost_curve: bool = False) -> CaseResult:
+        """Run a case in other processes (ftbench.measure.launch): N > 1 under accelerate
+        launch, one in a fresh interpreter; `cost_curve` times the ceiling's curve there too."""
         config_file = self.settings.accelerate_config
         source = self.parts.source_of(spec)
         data_options = source_options(source) if source is not self.parts.source else None
@@ -125,6 +142,7 @@ class FtbSession:
             config_file=config_file,
             timeout=self.settings.launch_timeout,
             echo=self.progress,
+            extra_args=["--cost-curve"] if cost_curve else (),
         )
         if result is None:
             pytest.skip(f"{config_file} is not machine rank 0: the main machine keeps the record")

@@ -191,6 +191,11 @@ class Settings:
     def launch_timeout(self) -> float:
         return self.option("ftb_launch_timeout")
 
+    @property
+    def in_process(self) -> bool:
+        """--ftb-in-process: time every case here, not each gated one in a fresh process."""
+        return bool(self.option("ftb_in_process"))
+
     def get(self, dest: str) -> Any:
         """An option by its dest, for what passes options on (a launched case's data)."""
         return self.option(dest)

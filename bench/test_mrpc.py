@@ -25,7 +25,8 @@ def test_finetune(ftb_case):
 
 @pytest.mark.ftbench("throughput")
 def test_train_throughput(ftb_case, benchmark):
-    """A fixed number of steps, timed in pytest-benchmark rounds; samples/s gated on baseline."""
+    """A fixed number of steps, timed in rounds in a fresh process (pytest-benchmark's rounds
+    with --ftb-in-process); samples/s gated on the baseline, relative to the device probe."""
     result = ftb_case.run(benchmark)
     timing = ftb_case.job.training
     assert result.throughput["timed_steps"] == timing.max_steps - timing.timing_warmup_steps

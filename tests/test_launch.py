@@ -89,11 +89,13 @@ def test_each_process_gets_its_share_of_the_cores():
     assert threads_per_process(2, cores=16) == 8
     assert threads_per_process(4, cores=2) == 1
     assert child_environment(2, "cpu")["OMP_NUM_THREADS"] == str(threads_per_process(2))
-    assert (
-        str(Path(__file__).resolve().parents[1] / "src")
-        in child_environment(2, "cpu")["PYTHONPATH"]
-        or "ftbench" in child_environment(2, "cpu")["PYTHONPATH"]
-    )
+    import ftbench
+
+    # The folder that holds the ftbench this process imported, first: an editable checkout's
+    # src/, not the package folder (whose config/, env/ ... would shadow other packages).
+    first = child_environment(2, "cpu")["PYTHONPATH"].split(os.pathsep)[0]
+    assert first == str(Path(ftbench.__file__).resolve().parents[1])
+    assert (Path(first) / "ftbench" / "__init__.py").is_file()
 
 
 def test_the_spec_travels_whole(tmp_path):
@@ -254,3 +256,55 @@ def test_a_killed_rank_fails_its_case_fast_and_the_next_case_runs(tiny_checkpoin
     assert [r["rank"] for r in result.distributed["ranks"]] == [0, 1]
     assert result.throughput["timed_steps"] == 5
     assert result.throughput["step_samples"] == [8] * 5  # every rank's samples: global
+
+
+# -- one process: a fresh interpreter, no accelerate (issue 20) ----------------------------------
+
+
+def test_one_process_trains_in_a_fresh_interpreter_and_fails_as_it_would_here(
+    tiny_checkpoint, glue_dir, tmp_path
+):
+    """The record comes back with what isolation cost; an ftbench error in the child comes
+    back as the same class (here: data that isn't there), not as a launcher's exit code."""
+    from ftbench.core.errors import DataError
+
+    result = launch_case(tiny_spec(tiny_checkpoint, processes=1), ["--data-dir", str(glue_dir)])
+    assert result.case_id == "throughput[tiny-bert-dynamic-cpu-fp32-full]"
+    assert result.machine["timed_in"] == "a fresh process"
+    assert "launcher" not in (result.distributed or {})  # no accelerate for one process
+    assert result.times["fresh_process_seconds"] > result.times["train_seconds"]
+    assert result.throughput["timed_steps"] == 5
+    nothing = tmp_path / "no-data"
+    nothing.mkdir()
+    with pytest.raises(DataError, match="train.tsv: file not found"):
+        launch_case(tiny_spec(tiny_checkpoint, processes=1), ["--data-dir", str(nothing)])
+    # One process keeps the parent's threads; N share the cores.
+    assert child_environment(1, "cpu").get("OMP_NUM_THREADS") == os.environ.get("OMP_NUM_THREADS")
+
+
+def test_a_task_registered_only_here_travels_to_the_launched_process(tmp_path, monkeypatch):
+    """A team's task from its conftest (not an entry point) goes to the child as its class,
+    with the folder it imports from on the child's path."""
+    import subprocess
+
+    from ftbench import tasks
+
+    (tmp_path / "team_tasks.py").write_text(
+        "from ftbench.tasks.mrpc import Mrpc\n\n"
+        "class Paraphrase(Mrpc):\n    name = 'paraphrase-of-ours'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from team_tasks import Paraphrase
+
+    monkeypatch.setitem(tasks._REGISTERED, "paraphrase-of-ours", Paraphrase())
+    assert tasks.defined_in("paraphrase-of-ours") == ("team_tasks:Paraphrase", str(tmp_path))
+    assert tasks.defined_in("sft") is None  # built in: every process knows it
+    env = child_environment(1, "cpu", [str(tmp_path)])
+    child = subprocess.run(
+        [sys.executable, "-c", "from ftbench.tasks import register_from, get_task; "
+         "register_from('team_tasks:Paraphrase'); print(get_task('paraphrase-of-ours').name)"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert child.stdout.strip() == "paraphrase-of-ours", child.stderr
+    with pytest.raises(tasks.ConfigError, match="task class team_tasks:Missing: can't import"):
+        tasks.register_from("team_tasks:Missing")

@@ -223,6 +223,30 @@ def test_a_container_s_host_pids_do_not_count_the_case_as_its_own_neighbour(
         assert contention.DeviceWindow("cuda").stop()["busy"]
 
 
+def test_the_pytest_that_launched_a_case_is_not_its_neighbour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """issue 20: a timed case trains in a fresh process while pytest, which may hold a CUDA
+    context from earlier cases, waits for it; by pid, or by memory where NVML gives the host's
+    ids. A third process still makes the device busy."""
+    import os
+
+    from ftbench.env import contention
+
+    monkeypatch.setattr(contention, "_own_gpu_bytes", lambda: 2 * GIB)
+    variables = contention.parent_variables()
+    assert variables[contention.PARENT_PID] == str(os.getpid())
+    monkeypatch.setenv(contention.PARENT_PID, "5150")
+    monkeypatch.setenv(contention.PARENT_GPU_BYTES, str(1 * GIB))
+    fake_nvml(monkeypatch, [(os.getpid(), 2 * GIB), (5150, 1 * GIB)])
+    assert not contention.DeviceWindow("cuda").stop()["busy"]
+    fake_nvml(monkeypatch, [(918273, 2 * GIB + (400 << 20)), (918200, 1 * GIB + (400 << 20))])
+    assert not contention.DeviceWindow("cuda").stop()["busy"]  # the host's ids
+    fake_nvml(monkeypatch, [(os.getpid(), 2 * GIB), (5150, 1 * GIB), (4242, 30 * GIB)])
+    shared = contention.DeviceWindow("cuda").stop()
+    assert [p["pid"] for p in shared["gpu"]["other_processes"]] == [4242]
+
+
 def test_nvml_looks_at_the_device_cuda_visible_devices_names(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -3,6 +3,9 @@
 
     FTB_PLANT_SLOWDOWN=0.3 PYTHONPATH=scripts/plants pytest bench/ -k throughput \\
         --ftb-data-dir ../shared/data
+
+Python imports the first sitecustomize on its path, so this one stands in for any other (a
+distribution's); for planted runs only.
 """
 
 import sys

@@ -39,7 +39,7 @@ from ftbench.measure.launch import (
 )
 from ftbench.measure.runner import run
 from ftbench.stack.methods import method_problem
-from ftbench.tasks import get_task
+from ftbench.tasks import get_task, register_from
 
 if TYPE_CHECKING:
     from ftbench.core.spec import CaseSpec
@@ -63,6 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # The padding ceiling's step-cost curve, timed in this process after the case trains, the
     # same way and in the same process as its timed steps (issue 20).
     parser.add_argument("--cost-curve", action="store_true", help=argparse.SUPPRESS)
+    # A task the parent knows from a conftest or a module it imported, not an entry point.
+    parser.add_argument("--task-class", action="append", default=[], help=argparse.SUPPRESS)
 
 
 def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
@@ -95,13 +97,16 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
 
 def _run(args: argparse.Namespace):
     """(result, record path); (None, None) where this process keeps no record."""
+    for where in args.task_class:
+        register_from(where)
     if args.case_spec:  # one process of a launched case (ftbench.measure.launch)
         spec = read_spec(args.case_spec)
         rank, size = world()
         if size != spec.processes:
             raise ConfigError(f"{spec.case_id}: launched as {size} processes, not {spec.processes}")
         result = run(spec, data_source(_option(args)), report=_report if rank == 0 else None,
-                     show_progress_bar=False, cost_curve=args.cost_curve)  # fmt: skip
+                     show_progress_bar=False, cost_curve=args.cost_curve,
+                     progress_every=args.ftb_progress_every)  # fmt: skip
         if rank != 0 or not args.record:  # only rank 0 writes, with every rank's timings
             return None, None
         return result, write_json_atomic(args.record, result.to_record())
@@ -120,7 +125,8 @@ def _run(args: argparse.Namespace):
             echo=_report,
         )
     else:
-        result = run(spec, data_source(_option(args)), report=_report, show_progress_bar=False)
+        result = run(spec, data_source(_option(args)), report=_report, show_progress_bar=False,
+                     progress_every=args.ftb_progress_every)  # fmt: skip
     if result is None:  # another machine's rank 0 keeps the record
         return None, None
     return result, RunStore.create(args.ftb_results_dir).write(result)

@@ -145,8 +145,8 @@ INVARIANT_FIELDS = (
 )  # fmt: skip
 
 EVALUATION_FIELDS = (
-    Field("evaluate", "boolean", "Evaluate after training (false: a throughput job, timed in "
-          "pytest-benchmark rounds). Default true.", "evaluate"),
+    Field("evaluate", "boolean", "Evaluate after training (false: a throughput job, timed "
+          "over fixed steps in rounds). Default true.", "evaluate"),
     Field("evaluate_untrained", "boolean", "Also evaluate before training, on the same rows.",
           "evaluate_untrained"),
     Field("eval_samples", "integer", "Evaluate on the first N held-out rows (default: all).",
@@ -159,8 +159,9 @@ EVALUATION_FIELDS = (
 TIMING_FIELDS = (
     Field("warmup_steps", "integer", "Steps left out of the steady-state timing (allocator, "
           "caches). Default 3.", "timing_warmup_steps"),
-    Field("steps_per_round", "integer", "A throughput job's timed steps per pytest-benchmark "
-          "round. Default 2.", "steps_per_round"),
+    Field("steps_per_round", "integer", "A throughput job's timed steps per round (the "
+          "tables' spread; pytest-benchmark's rounds with --ftb-in-process). Default 2.",
+          "steps_per_round"),
 )  # fmt: skip
 LORA_FIELDS = (
     Field("rank", "integer", "LoRA rank r. Default 8.", "rank"),

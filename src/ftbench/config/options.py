@@ -215,7 +215,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "launch-timeout",
-        "Wall-clock bound on one launched case (N > 1 processes); then every rank is killed.",
+        "Wall-clock bound on one launched case (N > 1 processes, or a fresh process); then "
+        "every process of it is killed.",
         "SECONDS",
         float_value,
         default=3600.0,
@@ -433,7 +434,6 @@ OPTIONS: tuple[Option, ...] = (
         "Seconds between progress lines (None: 5 on a terminal, 30 in CI logs).",
         "SECONDS",
         float_value,
-        pytest_only=True,
     ),
 )
 

@@ -16,6 +16,7 @@ without it GPU contention is not measured, and the record says so.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +105,10 @@ def gpu_others(device: str) -> dict[str, Any] | None:
         return {"measured": False, "why": f"NVML: {exc}"}
     processes = [{"pid": p.pid, "memory_bytes": p.usedGpuMemory} for p in running]
     others, host_ids = other_processes(processes, os.getpid(), _own_gpu_bytes())
+    parent = launching_parent()
+    if parent is not None:  # the pytest that launched this case waits for it, idle
+        others, parent_host_ids = other_processes(others, *parent)
+        host_ids = host_ids or parent_host_ids
     figures = {"measured": True, "other_processes": others, "utilisation_percent": utilisation}
     if host_ids:
         figures["host_pids"] = True
@@ -135,6 +140,30 @@ def other_processes(
         return processes, bool(processes)
     ours = min(fits, key=lambda p: p["memory_bytes"] - own_bytes)
     return [p for p in processes if p is not ours], True
+
+
+PARENT_PID = "FTBENCH_PARENT_PID"
+PARENT_GPU_BYTES = "FTBENCH_PARENT_GPU_BYTES"
+
+
+def parent_variables() -> dict[str, str]:
+    """What a launched case needs to know its parent: a pytest that may hold a CUDA context of
+    its own (earlier cases ran in it) is not a neighbour of the case it waits for."""
+    variables = {PARENT_PID: str(os.getpid())}
+    if "torch" in sys.modules:
+        own = _own_gpu_bytes() if sys.modules["torch"].cuda.is_available() else None
+        if own is not None:
+            variables[PARENT_GPU_BYTES] = str(own)
+    return variables
+
+
+def launching_parent() -> tuple[int, int | None] | None:
+    """The launching process's id and reserved CUDA bytes (`parent_variables`), if any."""
+    pid = os.environ.get(PARENT_PID)
+    if not pid or not pid.isdigit():
+        return None
+    own = os.environ.get(PARENT_GPU_BYTES)
+    return int(pid), int(own) if own and own.isdigit() else None
 
 
 def _own_gpu_bytes() -> int | None:

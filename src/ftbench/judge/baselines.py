@@ -123,6 +123,7 @@ def entry_from_results(results: list[CaseResult], job: Job | None = None) -> dic
         "data": first.data,  # issue 12: what it was measured on (ftbench.stack.dataid)
         "weights": weights_of(first.checkpoint),  # issue 20: which weights, not just the name
         "probe": first.machine.get("probe"),  # issue 12: the device probe's figures
+        "timed_in": first.machine.get("timed_in"),  # issue 20: a fresh process, or pytest's
     }
 
 

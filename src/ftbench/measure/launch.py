@@ -41,6 +41,9 @@ from ftbench.core.errors import ConfigError, FtbenchError, error_named
 from ftbench.core.files import write_json_atomic
 from ftbench.core.record import CaseResult, read_record
 from ftbench.core.spec import CaseSpec, Lora, Training
+from ftbench.env.contention import parent_variables
+from ftbench.env.devices import git_state
+from ftbench.tasks import defined_in
 
 if TYPE_CHECKING:
     from ftbench.core.record import CaseResult
@@ -187,17 +190,22 @@ def launch_command(
     return [*command, "-m", module, *run_args]
 
 
-def child_environment(processes: int, device: str) -> dict[str, str]:
+def child_environment(
+    processes: int, device: str, extra_paths: Sequence[str] = ()
+) -> dict[str, str]:
     """The launched processes' environment: their share of the cores on CPU (one process keeps
     the parent's threads), and this ftbench on their path (an editable checkout may not be the
-    installed one)."""
-    env = dict(os.environ)
+    installed one), with `extra_paths` (where a task of a conftest is imported from)."""
+    import ftbench
+
+    env = {**os.environ, **parent_variables()}
     if device == "cpu" and processes > 1:
         env["OMP_NUM_THREADS"] = str(threads_per_process(processes))
-    here = str(Path(__file__).resolve().parents[1])
+    here = str(Path(ftbench.__file__).resolve().parents[1])  # the folder that holds ftbench/
     paths = env.get("PYTHONPATH", "").split(os.pathsep) if env.get("PYTHONPATH") else []
-    if here not in paths:
-        env["PYTHONPATH"] = os.pathsep.join([here, *paths])
+    new = [p for p in dict.fromkeys([here, *extra_paths]) if p not in paths]
+    if new:
+        env["PYTHONPATH"] = os.pathsep.join([*new, *paths])
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
@@ -257,7 +265,10 @@ def kill_group(process: subprocess.Popen, grace: float = KILL_GRACE_SECONDS) -> 
 
 def _kill(group: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, sig)
+        if hasattr(os, "killpg"):
+            os.killpg(group, sig)
+        else:  # Windows: no process groups to signal; the process itself
+            os.kill(group, signal.SIGTERM)
 
 
 def run_launcher(
@@ -337,10 +348,15 @@ def launch_case(
 
     None when this machine is not the main one of a multi-machine config (its rank 0 is
     elsewhere and writes the record there). `extra_args` go to `ftbench.cli.run` as they are
-    (`--cost-curve`).
+    (`--cost-curve`). A task registered in this process only goes along as its class.
     """
+    where = defined_in(spec.task)
+    if where is not None:
+        extra_args = [*extra_args, "--task-class", where[0]]
+    paths = [where[1]] if where is not None else []
     if spec.processes == 1:
-        return _launch_one(spec, [*data_args, *extra_args], timeout=timeout, echo=echo)
+        return _launch_one(spec, [*data_args, *extra_args], timeout=timeout, echo=echo,
+                           paths=paths)  # fmt: skip
     if config_file and not Path(config_file).is_file():
         raise ConfigError(f"--ftb-accelerate-config {config_file}: no such file")
     port = config_port(config_file)
@@ -365,7 +381,7 @@ def launch_case(
             config_file=config_file,
             log_dir=str(Path(work) / "logs"),
         )
-        env = child_environment(spec.processes, spec.device)
+        env = child_environment(spec.processes, spec.device, paths)
         try:
             run_launcher(command, env, timeout=timeout, echo=echo, what=spec.case_id)
         except LaunchError:
@@ -406,6 +422,7 @@ def _launch_one(
     *,
     timeout: float,
     echo: Callable[[str], None] | None,
+    paths: Sequence[str] = (),
 ) -> CaseResult:
     """Train `spec` in one fresh `python -m ftbench.cli.run`: nothing the parent loaded,
     allocated or compiled before is in the process that is timed."""
@@ -415,7 +432,7 @@ def _launch_one(
         record_path = Path(work) / "record.json"
         command = [sys.executable, "-m", "ftbench.cli.run", "--case-spec", str(spec_path),
                    "--record", str(record_path), *args]  # fmt: skip
-        env = child_environment(1, spec.device)
+        env = child_environment(1, spec.device, paths)
         try:
             run_launcher(command, env, timeout=timeout, echo=echo, what=spec.case_id)
         except LaunchError:
@@ -427,6 +444,8 @@ def _launch_one(
     # What isolation costs: the child's wall time beyond its own phases is start-up and loading.
     result.times["fresh_process_seconds"] = time.monotonic() - started
     result.machine = {**result.machine, "timed_in": "a fresh process"}
+    # The run's commit and command are the parent's (the tree may change while it runs).
+    result.environment = {**result.environment, "git": git_state(), "argv": list(sys.argv)}
     return result
 
 

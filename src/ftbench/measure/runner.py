@@ -64,6 +64,7 @@ def run(
     report: Callable[[str], None] | None = None,
     show_progress_bar: bool = True,
     cost_curve: bool = False,
+    progress_every: float | None = None,
 ) -> CaseResult:
     """Everything from scratch: resolve, load, encode, train, evaluate; with `cost_curve`,
     then time the padding ceiling's step-cost curve on a fresh model (ftbench.core.cost)."""
@@ -84,13 +85,29 @@ def run(
         model_load_seconds=load_seconds,
         report=report,
         show_progress_bar=show_progress_bar,
+        **({"progress_every": progress_every} if progress_every is not None else {}),
     )
     if cost_curve:
         from ftbench.measure.costcurve import measure_for_case
 
-        del model  # the curve times a fresh model, as in pytest's process
+        release_model(model, spec.device)  # the curve times a fresh model, as in pytest's
+        del model
+        started = time.perf_counter()
         result.cost_curve = measure_for_case(spec, checkpoint, tokenizer, data, report=report)
+        result.times["cost_curve_seconds"] = time.perf_counter() - started
     return result
+
+
+def release_model(model: Any, device: str) -> None:
+    """Free a trained model's device memory, so what is measured next has the device."""
+    if device == "cuda":
+        import gc
+
+        import torch
+
+        model.to("cpu")
+        gc.collect()
+        torch.cuda.empty_cache()
 
 
 def check_checkpoint_fits(task: Task, checkpoint: Checkpoint) -> None:

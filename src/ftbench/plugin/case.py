@@ -22,8 +22,8 @@ from ftbench.env.contention import wait_until_idle
 from ftbench.judge import verdict
 from ftbench.judge.baselines import BORROWED, check_floors
 from ftbench.judge.scaling import loss_ratio, note_efficiency, one_process_of, quality_verdicts
-from ftbench.judge.throughput import busy_message, is_timed
-from ftbench.measure.runner import train_and_evaluate
+from ftbench.judge.throughput import busy_message, depends_on_the_past, is_timed
+from ftbench.measure.runner import release_model, train_and_evaluate
 from ftbench.stack.dataid import floors_off
 from ftbench.tasks import get_task, known_metrics
 
@@ -117,9 +117,16 @@ class Case:
             benchmark=benchmark,
             **parts,
         )
+        result.machine = {**result.machine, "timed_in": "pytest's process"}
+        settings = self.session.settings
+        if not settings.in_process and depends_on_the_past(self.job.gates):
+            result.notes.append(  # it would have trained in a fresh process (issue 20)
+                f"timed in pytest's process: another process can't import task {spec.task!r} "
+                "(define its class in a module, or install it as an entry point)"
+            )
         if benchmark is not None:
             benchmark.extra_info.update(_benchmark_info(result, spec))
-        _release(parts["model"], spec.device)
+        release_model(parts["model"], spec.device)  # the next seed's peak is its own
         # The padding ceiling's cost curve, once per group, for MRPC's fixed-step padding cases
         # (it times classification steps on made-up token ids).
         if spec.task == "mrpc" and not spec.training.evaluate:
@@ -237,18 +244,6 @@ class Case:
         return outcome.status(status) + verdict.repro_status(
             case_id, self.results, entry, path, policy
         )
-
-
-def _release(model: Any, device: str) -> None:
-    """Free a trained model's device memory, so the next seed's peak is its own."""
-    if device == "cuda":
-        import gc
-
-        import torch
-
-        model.to("cpu")
-        gc.collect()
-        torch.cuda.empty_cache()
 
 
 def _benchmark_info(result: CaseResult, spec: CaseSpec) -> dict[str, Any]:

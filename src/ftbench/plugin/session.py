@@ -22,7 +22,7 @@ import pytest
 from ftbench.config.build import case_spec, source_options
 from ftbench.core.errors import CaseOutOfMemoryError, FtbenchError
 from ftbench.env.oom import release
-from ftbench.judge.throughput import is_timed
+from ftbench.judge.throughput import depends_on_the_past
 from ftbench.measure.launch import DATA_OPTIONS, launch_case, option_args, processes_problem
 from ftbench.plugin import collect, invariants
 from ftbench.plugin.case import Case
@@ -33,7 +33,7 @@ from ftbench.plugin.ledger import Ledger
 from ftbench.plugin.parts import Parts
 from ftbench.plugin.settings import Settings
 from ftbench.report.terminal import write_summary
-from ftbench.tasks import known_metrics
+from ftbench.tasks import known_metrics, travels
 
 CASE_FIXTURES = {"ftb_case", "ftb_invariant"}  # what makes a test one of the run's cases
 
@@ -116,12 +116,14 @@ class FtbSession:
         )
 
     def fresh_process(self, job: Job, spec: CaseSpec) -> bool:
-        """Whether a one-process case trains in a fresh process of its own: those whose speed
-        is gated (issue 20), unless --ftb-in-process."""
+        """Whether a one-process case trains in a fresh process of its own (issue 20): those
+        that gate a figure the process's past moves, unless --ftb-in-process or its task is
+        known to this process only."""
         return (
             spec.processes == 1
             and not self.settings.in_process
-            and any(is_timed(metric) for metric in job.gates)
+            and depends_on_the_past(job.gates)
+            and travels(spec.task)
         )
 
     def known_cost_curve(self, spec: CaseSpec) -> dict[str, Any] | None:
@@ -142,7 +144,8 @@ class FtbSession:
             config_file=config_file,
             timeout=self.settings.launch_timeout,
             echo=self.progress,
-            extra_args=["--cost-curve"] if cost_curve else (),
+            extra_args=["--progress-every", str(self.settings.progress_every)]
+            + (["--cost-curve"] if cost_curve else []),
         )
         if result is None:
             pytest.skip(f"{config_file} is not machine rank 0: the main machine keeps the record")

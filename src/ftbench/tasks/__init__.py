@@ -252,6 +252,44 @@ def register_task(task: Task | type[Task]) -> Any:
     return task
 
 
+def defined_in(name: str) -> tuple[str, str] | None:
+    """Where another process finds a task registered in this one only (a conftest's, or a
+    module's that registers it on import): ("module:Class", the folder its import starts
+    from). None for a built-in task or an installed entry point, which any process knows."""
+    import inspect
+    from pathlib import Path
+
+    if name in TASK_MODULES or name not in _REGISTERED:
+        return None
+    kind = type(_REGISTERED[name])
+    try:
+        source = inspect.getsourcefile(kind)
+    except TypeError:  # defined where no file holds it
+        return None
+    if source is None or kind.__module__ == "__main__" or "<locals>" in kind.__qualname__:
+        return None
+    root = Path(source).resolve().parents[kind.__module__.count(".")]
+    return f"{kind.__module__}:{kind.__qualname__}", str(root)
+
+
+def travels(name: str) -> bool:
+    """Whether another process can know the task: built in, an installed entry point, or a
+    class it can import (`defined_in`); a configured instance is rebuilt from its class."""
+    return name in TASK_MODULES or name in _entry_points() or defined_in(name) is not None
+
+
+def register_from(where: str) -> None:
+    """Register the task class at "module:Class" (`defined_in`), in a launched process."""
+    module, _, qualname = where.partition(":")
+    try:
+        kind: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            kind = getattr(kind, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"task class {where}: can't import it here ({exc})") from None
+    register_task(kind)
+
+
 def _entry_points() -> dict[str, Any]:
     from importlib.metadata import entry_points
 

@@ -143,7 +143,14 @@ STEP = "0.5"
 
 @pytest.mark.slow  # about 80 s of planted, timed steps: `pytest tests/ -m slow`
 def test_throughput_gate_catches_30_percent_not_3_percent(suite) -> None:
-    suite(*THROUGHPUT, "--ftb-update-baselines", SLEEP=STEP).assert_outcomes(passed=1, skipped=1)
+    saved = suite.path / "benchmark.json"
+    recorded = suite(*THROUGHPUT, "--ftb-update-baselines", f"--benchmark-json={saved}", SLEEP=STEP)
+    recorded.assert_outcomes(passed=1, skipped=1)
+    # Timed in a fresh process, its rounds still reach pytest-benchmark: 6 timed steps, 2 a round.
+    [bench] = json.loads(saved.read_text())["benchmarks"]
+    assert bench["stats"]["rounds"] == 3
+    assert bench["extra_info"]["timed_in"] == "a fresh process"
+    assert bench["stats"]["min"] >= 2 * float(STEP)  # two planted sleeps a round, at least
 
     slightly = suite(*THROUGHPUT, SLEEP=STEP, SLOWDOWN="0.03")
     slightly.assert_outcomes(passed=1, skipped=1)

@@ -369,9 +369,9 @@ def test_a_busy_measurement_is_marked_and_compared_with_nothing(tmp_path: Path) 
     table = cases_table(results, baselines=["not gated: device busy (...)", "within bounds"] * 2)
     notes = dict(zip(table["samples/s"], table["measurement"], strict=True))
     assert notes == {
-        "4.8": "device busy",
-        "7.6": "device busy, re-measured",
+        "4.80": "device busy",
+        "7.62": "device busy, re-measured",
         "12.7": "re-measure 1",
     }
     verdicts = dict(zip(table["samples/s"], table["baseline"], strict=True))
-    assert verdicts["7.6"] == "-"  # the gate judged the re-measure, not this one
+    assert verdicts["7.62"] == "-"  # the gate judged the re-measure, not this one

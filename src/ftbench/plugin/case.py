@@ -24,6 +24,7 @@ from ftbench.judge.baselines import BORROWED, check_floors
 from ftbench.judge.scaling import loss_ratio, note_efficiency, one_process_of, quality_verdicts
 from ftbench.judge.throughput import busy_message, depends_on_the_past, is_timed
 from ftbench.measure.runner import release_model, train_and_evaluate
+from ftbench.report.tables import timed_rounds
 from ftbench.stack.dataid import floors_off
 from ftbench.tasks import get_task, known_metrics
 
@@ -69,17 +70,15 @@ class Case:
 
     def run(self, benchmark: Any = None) -> CaseResult:
         """Train and evaluate, once per seed (`--ftb-seeds`); record each; return the first."""
-        if benchmark is not None and self.launched:
-            # pytest-benchmark times rounds in this process; a launched case trains elsewhere.
-            # Disabled (as --benchmark-disable does) and used once, so it neither warns that
-            # it went unused nor adds a row without statistics.
-            benchmark.disabled = True
-            benchmark(lambda: None)
-            benchmark = None
+        launched = benchmark if benchmark is not None and self.launched else None
+        if launched is not None:
+            benchmark = None  # pytest-benchmark times rounds in this process; this one can't
         for index, seed in enumerate(self.session.seeds(self.job, self.spec.training.seed)):
             spec = replace(self.spec, training=replace(self.spec.training, seed=seed))
             self.results.append(self._measure(spec, fresh_model=index > 0, benchmark=benchmark))
             benchmark = None  # pytest-benchmark times one run per test
+        if launched is not None:
+            hand_rounds(launched, self.results[0], self.spec)
         return self.results[0]
 
     @property
@@ -244,6 +243,25 @@ class Case:
         return outcome.status(status) + verdict.repro_status(
             case_id, self.results, entry, path, policy
         )
+
+
+def hand_rounds(benchmark: Any, result: CaseResult, spec: CaseSpec) -> None:
+    """pytest-benchmark's statistics from the rounds a launched case timed elsewhere (a fresh
+    process, or N under accelerate): the same rounds of `steps_per_round` steps it times in
+    pedantic mode here, so --benchmark-autosave and --benchmark-compare keep working. Through
+    its fixture's own stats maker; where that is missing (another version), the fixture is
+    disabled and used once, so it neither warns that it went unused nor adds an empty row."""
+    rounds = [seconds for seconds, _ in timed_rounds(result)] if spec.processes == 1 else []
+    make_stats = getattr(benchmark, "_make_stats", None)
+    if not rounds or make_stats is None or not benchmark.enabled:
+        benchmark.disabled = True
+        benchmark(lambda: None)
+        return
+    benchmark._mode = "benchmark.pedantic(...)"  # what pedantic marks: used once
+    stats = make_stats(1)
+    for seconds in rounds:
+        stats.update(seconds)
+    benchmark.extra_info.update({**_benchmark_info(result, spec), "timed_in": "a fresh process"})
 
 
 def _benchmark_info(result: CaseResult, spec: CaseSpec) -> dict[str, Any]:

@@ -180,7 +180,7 @@ def cases_table(
                 # The verdict is the last measurement's; an earlier one was not judged.
                 "baseline": (baselines[i] if baselines and not replaced[i] else None) or "-",
                 "quality": quality_summary(r),
-                "samples/s": fmt_num(t.get("train_samples_per_second"), 1),
+                "samples/s": fmt_rate(t.get("train_samples_per_second")),  # 0.517, 43.3
                 "median (IQR)": _spread(spread),
                 "tokens/s": fmt_num(t.get("train_tokens_per_second"), 0),
                 "padding eff.": fmt_num(r.padding.get("efficiency"), 3),
@@ -242,15 +242,19 @@ def is_padding_comparison(result: CaseResult) -> bool:
 
 def round_rates(result: CaseResult) -> list[float]:
     """Samples/s of each timed round: consecutive steps, `steps_per_round` at a time."""
+    return [samples / spent for spent, samples in timed_rounds(result) if spent > 0]
+
+
+def timed_rounds(result: CaseResult) -> list[tuple[float, int]]:
+    """(seconds, samples) of each timed round: consecutive steps, `steps_per_round` at a time,
+    as pytest-benchmark's pedantic rounds time them in pytest's process."""
     t = result.throughput or {}
     size = max(1, int((result.training.get("recipe") or {}).get("steps_per_round") or 1))
     seconds, samples = t.get("step_seconds") or [], t.get("step_samples") or []
-    rates = []
-    for start in range(0, min(len(seconds), len(samples)) - size + 1, size):
-        spent = sum(seconds[start : start + size])
-        if spent > 0:
-            rates.append(sum(samples[start : start + size]) / spent)
-    return rates
+    return [
+        (sum(seconds[start : start + size]), sum(samples[start : start + size]))
+        for start in range(0, min(len(seconds), len(samples)) - size + 1, size)
+    ]
 
 
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -618,4 +622,5 @@ def _share(value: float | None) -> str:
 def _spread(spread: dict[str, float]) -> str:
     if not spread or not all(is_number(spread.get(k)) for k in ("median", "q1", "q3")):
         return "-"
-    return f"{spread['median']:.1f} ({spread['q1']:.1f}-{spread['q3']:.1f})"
+    median, q1, q3 = (fmt_rate(spread[k]) for k in ("median", "q1", "q3"))
+    return f"{median} ({q1}-{q3})"

@@ -276,7 +276,7 @@ def test_one_process_trains_in_a_fresh_interpreter_and_fails_as_it_would_here(
     assert result.throughput["timed_steps"] == 5
     nothing = tmp_path / "no-data"
     nothing.mkdir()
-    with pytest.raises(DataError, match="train.tsv: file not found"):
+    with pytest.raises(DataError, match=r"train\.tsv: file not found"):
         launch_case(tiny_spec(tiny_checkpoint, processes=1), ["--data-dir", str(nothing)])
     # One process keeps the parent's threads; N share the cores.
     assert child_environment(1, "cpu").get("OMP_NUM_THREADS") == os.environ.get("OMP_NUM_THREADS")

@@ -382,11 +382,7 @@ def launch_case(
             log_dir=str(Path(work) / "logs"),
         )
         env = child_environment(spec.processes, spec.device, paths)
-        try:
-            run_launcher(command, env, timeout=timeout, echo=echo, what=spec.case_id)
-        except LaunchError:
-            raise_child_error(record_path)
-            raise
+        run_case(command, env, record_path, timeout=timeout, echo=echo, what=spec.case_id)
         if not record_path.exists():
             if _main_machine(config_file):
                 raise LaunchError(f"{spec.case_id}: every rank exited 0 but rank 0 wrote no record")
@@ -404,6 +400,23 @@ def launch_case(
 def error_path(record: str | Path) -> Path:
     """Where a launched case's rank 0 leaves the ftbench error it stopped on, for the parent."""
     return Path(str(record) + ".error.json")
+
+
+def run_case(
+    command: list[str],
+    env: dict[str, str],
+    record: Path,
+    *,
+    timeout: float,
+    echo: Callable[[str], None] | None,
+    what: str,
+) -> None:
+    """`run_launcher`; a case that stopped on an ftbench error fails with that error."""
+    try:
+        run_launcher(command, env, timeout=timeout, echo=echo, what=what)
+    except LaunchError:
+        raise_child_error(record)
+        raise
 
 
 def raise_child_error(record: Path) -> None:
@@ -433,11 +446,7 @@ def _launch_one(
         command = [sys.executable, "-m", "ftbench.cli.run", "--case-spec", str(spec_path),
                    "--record", str(record_path), *args]  # fmt: skip
         env = child_environment(1, spec.device, paths)
-        try:
-            run_launcher(command, env, timeout=timeout, echo=echo, what=spec.case_id)
-        except LaunchError:
-            raise_child_error(record_path)
-            raise
+        run_case(command, env, record_path, timeout=timeout, echo=echo, what=spec.case_id)
         if not record_path.exists():
             raise LaunchError(f"{spec.case_id}: the fresh process exited 0 but wrote no record")
         result = CaseResult.from_record(read_record(record_path))

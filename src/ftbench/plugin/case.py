@@ -246,11 +246,11 @@ class Case:
 
 
 def hand_rounds(benchmark: Any, result: CaseResult, spec: CaseSpec) -> None:
-    """pytest-benchmark's statistics from the rounds a launched case timed elsewhere (a fresh
-    process, or N under accelerate): the same rounds of `steps_per_round` steps it times in
-    pedantic mode here, so --benchmark-autosave and --benchmark-compare keep working. Through
-    its fixture's own stats maker; where that is missing (another version), the fixture is
-    disabled and used once, so it neither warns that it went unused nor adds an empty row."""
+    """pytest-benchmark's statistics from the rounds a case timed in a fresh process: the same
+    rounds of `steps_per_round` steps it times in pedantic mode here, so --benchmark-autosave
+    and --benchmark-compare keep working. Through its fixture's own stats maker; for N > 1
+    processes, or where that is missing (another version), the fixture is disabled and used
+    once, so it neither warns that it went unused nor adds an empty row."""
     rounds = [seconds for seconds, _ in timed_rounds(result)] if spec.processes == 1 else []
     make_stats = getattr(benchmark, "_make_stats", None)
     if not rounds or make_stats is None or not benchmark.enabled:

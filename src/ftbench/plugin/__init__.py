@@ -226,7 +226,7 @@ def ftb_dataset(
     ftb_session: FtbSession, ftb_job: Any, ftb_spec: Any, ftb_checkpoint: Any, ftb_tokenizer: Any
 ):
     """The task's data for this tokenizer and padding; built once per session and reused."""
-    if ftb_spec.processes > 1 or ftb_session.fresh_process(ftb_job, ftb_spec):
+    if ftb_session.runs_elsewhere(ftb_job, ftb_spec):
         return None  # the launched process encodes its own
     return ftb_session.parts.encoded(ftb_spec, ftb_checkpoint, ftb_tokenizer)
 
@@ -246,7 +246,7 @@ def ftb_model(
     ftb_tokenizer: Any,
 ) -> Iterator[Any]:
     """A fresh model for every case, seeded, so cases never share trained weights."""
-    if ftb_spec.processes > 1 or ftb_session.fresh_process(ftb_job, ftb_spec):
+    if ftb_session.runs_elsewhere(ftb_job, ftb_spec):
         # each launched process loads its own
         yield None
         return

@@ -126,6 +126,11 @@ class FtbSession:
             and travels(spec.task)
         )
 
+    def runs_elsewhere(self, job: Job, spec: CaseSpec) -> bool:
+        """Trained in other processes (N > 1 under accelerate, or a fresh one), which load
+        their own model and data: this process builds neither for it."""
+        return spec.processes > 1 or self.fresh_process(job, spec)
+
     def known_cost_curve(self, spec: CaseSpec) -> dict[str, Any] | None:
         return self.parts.known_cost_curve(spec)
 

@@ -53,6 +53,28 @@ def test_no_proxy_connects_directly(online: None, monkeypatch: pytest.MonkeyPatc
         assert hub.hub_offline_reason() is None
 
 
+def test_while_the_hub_is_unreachable_its_clients_use_their_caches_at_once(
+    online: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offline, datasets' load_dataset retried for ~24 s before saying what a connect knew."""
+    import datasets.config
+    import huggingface_hub
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    before = huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE
+    with hub.offline_when_unreachable() as reason:
+        assert reason.startswith("127.0.0.1 is unreachable")
+        assert huggingface_hub.is_offline_mode()
+        assert datasets.config.HF_HUB_OFFLINE
+    assert before == (huggingface_hub.constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE)
+    hub._probe.cache_clear()
+    with _listening() as server:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+        with hub.offline_when_unreachable() as reason:
+            assert reason is None
+            assert huggingface_hub.is_offline_mode() == before[0]
+
+
 def test_the_offline_switch_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     hub._probe.cache_clear()
     assert hub.hub_offline_reason() == "HF_HUB_OFFLINE=1 is set"  # conftest sets it

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftbench.core.errors import DataError
-from ftbench.env.hub import hub_offline_reason
+from ftbench.env.hub import hub_offline_reason, offline_when_unreachable
 
 if TYPE_CHECKING:
     from datasets import ClassLabel, Dataset, DatasetDict
@@ -127,7 +127,8 @@ def _load_hub() -> DatasetDict:
     reason = hub_offline_reason()
     try:
         # Offline, datasets still finds a copy in its cache; online it downloads one.
-        pairs = load_dataset(*HUB_DATASET)
+        with offline_when_unreachable():
+            pairs = load_dataset(*HUB_DATASET)
     except Exception as exc:
         why = reason or f"loading it failed: {type(exc).__name__}: {exc}"
         raise DataError(
@@ -241,7 +242,8 @@ def _read_hub_split(source: DataSource, split: str, needed: list[str]) -> Datase
     name = source.describe()
     try:
         # Offline, datasets still finds a copy in its cache; online it downloads one.
-        table = load_dataset(source.hub_dataset, source.hub_config, split=split)
+        with offline_when_unreachable():
+            table = load_dataset(source.hub_dataset, source.hub_config, split=split)
     except Exception as exc:
         why = hub_offline_reason() or f"{type(exc).__name__}: {exc}"
         raise DataError(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ftbench.core.errors import DataError
-from ftbench.env.hub import hub_offline_reason
+from ftbench.env.hub import hub_offline_reason, offline_when_unreachable
 from ftbench.stack.data import checked_split_files, read_split
 
 if TYPE_CHECKING:
@@ -311,7 +311,8 @@ def _hub_rows(name: str, config: str, splits: dict[str, str]) -> dict[str, list[
 
     reason = hub_offline_reason()
     try:
-        loaded = load_dataset(name, config if name != HH_RLHF_HUB[0] else None, data_dir=None)
+        with offline_when_unreachable():
+            loaded = load_dataset(name, config if name != HH_RLHF_HUB[0] else None, data_dir=None)
     except Exception as exc:
         why = reason or f"loading it failed: {type(exc).__name__}: {exc}"
         raise DataError(f"No data: the Hub's {name} can't be used ({why}). {DATA_HELP}") from None

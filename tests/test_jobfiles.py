@@ -7,8 +7,11 @@ trains, records, records baselines and is gated like the built-in jobs; a task o
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -241,7 +244,7 @@ def repo(pytester: pytest.Pytester, tiny_checkpoint: Path) -> pytest.Pytester:
 
 
 def _run(repo: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return repo.runpytest_subprocess("-p", "no:cacheprovider", "-rs", *args)
+    return repo.runpytest_inprocess("-p", "no:cacheprovider", "-rs", *args)
 
 
 def test_pytest_collects_the_job_file_with_case_ids(repo: pytest.Pytester) -> None:
@@ -333,9 +336,20 @@ def test_a_task_whose_package_is_missing_skips_with_the_install_command(
 
 
 def _ftbench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ftbench.cli", *args], cwd=cwd, capture_output=True, text=True
-    )
+    """`ftbench ARGS` in `cwd`, run in this process: a fresh interpreter costs ~4 s a call
+    (the custom task example below runs the command itself)."""
+    from ftbench.cli import main
+
+    out, err, here = io.StringIO(), io.StringIO(), Path.cwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        os.chdir(here)
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def test_ftbench_jobs_lists_jobs_matrices_and_sources(tmp_path: Path) -> None:

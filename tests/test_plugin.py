@@ -280,9 +280,9 @@ def test_a_run_where_every_case_skipped_is_not_green(
         f"--ftb-checkpoint={tiny_checkpoint}", f"--ftb-data-dir={glue_dir}",
         f"--ftb-results-dir={tmp_path / 'results'}",
     )  # fmt: skip
-    silent = bench.runpytest_subprocess(*args)
+    silent = bench.runpytest_inprocess(*args)
     assert silent.ret == pytest.ExitCode.TESTS_FAILED
     line = "ftbench: all 36 selected case(s) skipped, so nothing was measured: device cuda: *"
     silent.stdout.fnmatch_lines([line + "--ftb-allow-skips accepts such a run"])
-    allowed = bench.runpytest_subprocess(*args, "--ftb-allow-skips")
+    allowed = bench.runpytest_inprocess(*args, "--ftb-allow-skips")
     assert allowed.ret == pytest.ExitCode.OK

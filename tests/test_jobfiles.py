@@ -278,6 +278,41 @@ def test_a_job_file_trains_records_baselines_and_gates(
     assert "another recipe: learning_rate 0.01 (baseline 0.0001)" in changed.stdout.str()
 
 
+@pytest.mark.parametrize("where", ["a fresh process", "pytest's process"])
+def test_a_re_measure_times_again_and_keeps_the_first_quality(
+    repo: pytest.Pytester, tiny_checkpoint: Path, where: str
+) -> None:
+    """A throughput miss is measured once more before it fails. The re-measure trains as the
+    first did (in a fresh process, after the same untrained evaluation) and stops: evaluating
+    the same seed's model again would take minutes a case on a CPU and judge nothing new."""
+    gated = GOOD.format(checkpoint=tiny_checkpoint, lr=1e-4)
+    _job(repo.path, gated + "evaluation: {evaluate_untrained: true}\n"
+         "gates: [eval_accuracy, train_samples_per_second]\n")  # fmt: skip
+    here = ["--ftb-in-process"] if where == "pytest's process" else []
+    _run(repo, *here, "--ftb-update-baselines").assert_outcomes(passed=1)
+    [path] = (repo.path / "results" / "baselines").glob("*/ftbench.json")
+    stored = json.loads(path.read_text())
+    for entry in stored["cases"].values():  # a baseline 10x faster than this machine
+        for name in ("train_samples_per_second", "train_samples_per_probe"):
+            figures = entry["metrics"][name]
+            figures.update({k: figures[k] * 10 for k in ("mean", "median")})
+            figures["values"] = [v * 10 for v in figures["values"]]
+    path.write_text(json.dumps(stored))
+    slow = _run(repo, *here)
+    slow.assert_outcomes(failed=1)
+    slow.stdout.fnmatch_lines(["*re-measuring once before failing*"])
+    first, again = sorted(
+        (json.loads(p.read_text()) for p in (repo.path / "results" / "runs").glob("*/*.json")),
+        key=lambda r: r["created_at"],
+    )[-2:]
+    assert first["machine"]["timed_in"] == again["machine"]["timed_in"] == where
+    assert first["times"]["eval_seconds"] > 0
+    assert again["times"]["eval_seconds"] == 0
+    assert again["metrics"]["eval_accuracy"] == first["metrics"]["eval_accuracy"] is not None
+    assert again["metrics"]["untrained_eval_accuracy"] is not None  # evaluated before, as first
+    assert "re-measure: trained and timed again; quality is the first's" in again["notes"]
+
+
 def test_a_missing_column_stops_the_run_before_training(repo: pytest.Pytester) -> None:
     text = (repo.path / "ftbench.yaml").read_text().replace("label: same", "label: is_same")
     _job(repo.path, text)

@@ -63,6 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # The padding ceiling's step-cost curve, timed in this process after the case trains, the
     # same way and in the same process as its timed steps (issue 20).
     parser.add_argument("--cost-curve", action="store_true", help=argparse.SUPPRESS)
+    # A re-measure: train and time as before, then stop; the gate keeps the first quality.
+    parser.add_argument("--no-evaluation-after", action="store_true", help=argparse.SUPPRESS)
     # A task the parent knows from a conftest or a module it imported, not an entry point.
     parser.add_argument("--task-class", action="append", default=[], help=argparse.SUPPRESS)
 
@@ -106,7 +108,8 @@ def _run(args: argparse.Namespace):
             raise ConfigError(f"{spec.case_id}: launched as {size} processes, not {spec.processes}")
         result = run(spec, data_source(_option(args)), report=_report if rank == 0 else None,
                      show_progress_bar=False, cost_curve=args.cost_curve,
-                     progress_every=args.ftb_progress_every)  # fmt: skip
+                     progress_every=args.ftb_progress_every,
+                     evaluate_after=not args.no_evaluation_after)  # fmt: skip
         if rank != 0 or not args.record:  # only rank 0 writes, with every rank's timings
             return None, None
         return result, write_json_atomic(args.record, result.to_record())

@@ -65,9 +65,11 @@ def run(
     show_progress_bar: bool = True,
     cost_curve: bool = False,
     progress_every: float | None = None,
+    evaluate_after: bool = True,
 ) -> CaseResult:
     """Everything from scratch: resolve, load, encode, train, evaluate; with `cost_curve`,
-    then time the padding ceiling's step-cost curve on a fresh model (ftbench.core.cost)."""
+    then time the padding ceiling's step-cost curve on a fresh model (ftbench.core.cost).
+    Without `evaluate_after`, stop after training (a re-measure only times again)."""
     task = get_task(spec.task)
     checkpoint = resolve_checkpoint(spec.checkpoint)
     check_checkpoint_fits(task, checkpoint)
@@ -85,6 +87,7 @@ def run(
         model_load_seconds=load_seconds,
         report=report,
         show_progress_bar=show_progress_bar,
+        evaluate_after=evaluate_after,
         **({"progress_every": progress_every} if progress_every is not None else {}),
     )
     if cost_curve:
@@ -180,8 +183,12 @@ def train_and_evaluate(
     progress_every: float = 10.0,
     callbacks: list[Any] | None = None,
     benchmark: Any = None,
+    evaluate_after: bool = True,
 ) -> CaseResult:
     """Train and evaluate a ready model; return the measured CaseResult.
+
+    Without `evaluate_after`, the evaluation after training is left out: a re-measure times
+    the same steps again, after the same untrained evaluation, and stops there.
 
     With `benchmark` (pytest-benchmark's fixture), the timed steps run as pedantic rounds of
     `steps_per_round` steps each, so pytest-benchmark's statistics, storage and comparisons
@@ -215,7 +222,9 @@ def train_and_evaluate(
         )
         untrained = _evaluate_untrained(trainer) if spec.training.evaluate_untrained else {}
         times = Timings(setup_seconds=model_load_seconds + time.perf_counter() - setup_started)
-        train_metrics, eval_metrics = train_then_evaluate(trainer, tools, spec, benchmark, times)
+        train_metrics, eval_metrics = train_then_evaluate(
+            trainer, tools, spec, benchmark, times, evaluate_after=evaluate_after
+        )
         trained = Trained(args, untrained, train_metrics, eval_metrics, times)
         memory = {**tools.timer.peak_memory(), "model_bytes": model.get_memory_footprint()}
         parameters = num_parameters(model)
@@ -324,7 +333,12 @@ class Timings:
 
 
 def train_then_evaluate(
-    trainer: Any, tools: Instruments, spec: CaseSpec, benchmark: Any, times: Timings
+    trainer: Any,
+    tools: Instruments,
+    spec: CaseSpec,
+    benchmark: Any,
+    times: Timings,
+    evaluate_after: bool = True,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train, refuse a non-finite loss, evaluate; return (train metrics, eval metrics) and
     fill in `times`."""
@@ -333,7 +347,7 @@ def train_then_evaluate(
     times.train_seconds = time.perf_counter() - started
     check_loss(output, tools.guard, spec)
     eval_metrics: dict[str, Any] = {}
-    if spec.training.evaluate:
+    if spec.training.evaluate and evaluate_after:
         started = time.perf_counter()
         eval_metrics = evaluate(trainer, spec)
         times.eval_seconds = time.perf_counter() - started

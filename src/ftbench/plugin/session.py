@@ -137,9 +137,12 @@ class FtbSession:
     def keep_cost_curve(self, spec: CaseSpec, curve: dict[str, Any] | None) -> Any:
         return self.parts.keep_cost_curve(spec, curve)
 
-    def launch(self, spec: CaseSpec, cost_curve: bool = False) -> CaseResult:
+    def launch(
+        self, spec: CaseSpec, cost_curve: bool = False, evaluate_after: bool = True
+    ) -> CaseResult:
         """Run a case in other processes (ftbench.measure.launch): N > 1 under accelerate
-        launch, one in a fresh interpreter; `cost_curve` times the ceiling's curve there too."""
+        launch, one in a fresh interpreter; `cost_curve` times the ceiling's curve there too;
+        without `evaluate_after` it stops after training (a re-measure)."""
         config_file = self.settings.accelerate_config
         source = self.parts.source_of(spec)
         data_options = source_options(source) if source is not self.parts.source else None
@@ -150,7 +153,8 @@ class FtbSession:
             timeout=self.settings.launch_timeout,
             echo=self.progress,
             extra_args=["--progress-every", str(self.settings.progress_every)]
-            + (["--cost-curve"] if cost_curve else []),
+            + (["--cost-curve"] if cost_curve else [])
+            + ([] if evaluate_after else ["--no-evaluation-after"]),
         )
         if result is None:
             pytest.skip(f"{config_file} is not machine rank 0: the main machine keeps the record")

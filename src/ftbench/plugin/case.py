@@ -263,22 +263,29 @@ class Case:
                 case_id, outcome, self.results[-1], self.job, entry, policy
             )
         verdict.raise_regression(case_id, failed, path, entry, self.results[-1])
-        return outcome.status(status) + verdict.repro_status(
-            case_id, self.results, entry, path, policy
-        )
+        # re-measures carry the first's quality: only the seeds' own say if it reproduced
+        return outcome.status(status) + verdict.repro_status(case_id, seeds, entry, path, policy)
 
 
 def carry_quality(again: CaseResult, first: CaseResult) -> None:
     """A re-measure times training again and stops: the gate judges quality on the first
     measurement, and evaluating the same seed's model again would cost minutes a case on a
-    CPU. Its record keeps the first's quality figures, and says so."""
+    CPU. Its record keeps the first's evaluation figures and peak memory (which, on CUDA,
+    counts the evaluation), and says so."""
     if first.training.get("seed") != again.training.get("seed"):
         return
     metrics = again.metrics
-    carried = {k: v for k, v in first.metrics.items() if v is not None and metrics.get(k) is None}
+    carried = {
+        k: v
+        for k, v in first.metrics.items()
+        if k.startswith("eval_") and v is not None and metrics.get(k) is None
+    }
     if carried:
         metrics.update(carried)
-        again.notes.append("re-measure: trained and timed again; quality is the first's")
+        again.memory = {**again.memory, **first.memory}
+        again.notes.append(
+            "re-measure: trained and timed again; quality and peak memory are the first's"
+        )
 
 
 def hand_rounds(benchmark: Any, result: CaseResult, spec: CaseSpec) -> None:

@@ -283,7 +283,7 @@ def test_a_re_measure_times_again_and_keeps_the_first_quality(
     repo: pytest.Pytester, tiny_checkpoint: Path, where: str
 ) -> None:
     """A throughput miss is measured once more before it fails. The re-measure trains as the
-    first did (in a fresh process, after the same untrained evaluation) and stops: evaluating
+    first did (where the first did, after the same untrained evaluation) and stops: evaluating
     the same seed's model again would take minutes a case on a CPU and judge nothing new."""
     gated = GOOD.format(checkpoint=tiny_checkpoint, lr=1e-4)
     _job(repo.path, gated + "evaluation: {evaluate_untrained: true}\n"

@@ -74,6 +74,40 @@ def test_relative_gate_takes_the_throughput_tolerance() -> None:
     assert own["train_samples_per_probe"].relative == 0.2
 
 
+def test_a_job_s_own_tolerance_widens_its_gate_only_and_the_command_line_still_wins(
+    tmp_path: Path,
+) -> None:
+    """A noisier recipe (the smoke's GRPO) gets its own throughput tolerance in its job file:
+    a 20%-slower day passes there and fails its neighbour at the file's 15%; a 2x slowdown
+    fails both; `--ftb-tolerance` replaces the job's figure."""
+    from ftbench.config.jobfile import load_job_file
+    from ftbench.config.profiles import apply_overrides
+    from ftbench.judge.verdict import gate_case
+
+    path = tmp_path / "ftbench.yaml"
+    path.write_text(
+        "tolerances: {train_samples_per_second: {relative: 0.15}}\n"
+        "jobs:\n"
+        "  - {name: steady, task: mrpc, checkpoint: minilm-l6, gates: [train_samples_per_second]}\n"
+        "  - {name: noisy, task: mrpc, checkpoint: minilm-l6, gates: [train_samples_per_second],\n"
+        "     tolerances: {train_samples_per_second: {relative: 0.30}}}\n"
+    )
+    profile = load_job_file(path)
+    policy = GatePolicy(tolerances=tolerances_with(profile.tolerances))
+
+    def passes(job_name: str, slowdown: float, jobs: object = profile) -> bool:
+        job = jobs.job(job_name)  # type: ignore[attr-defined]
+        measured = result(20.0 / slowdown, 10.0)
+        return not gate_case(CASE, [measured], job, BASE, policy).failed
+
+    assert [passes(job, 1.25) for job in ("noisy", "steady")] == [True, False]  # 20% fewer
+    assert [passes(job, 2.0) for job in ("noisy", "steady")] == [False, False]
+    assert [passes(job, 1.0) for job in ("noisy", "steady")] == [True, True]
+    tight = apply_overrides(profile, tolerances={RAW: {"relative": 0.05}})
+    assert tight.job("noisy").tolerances == {}
+    assert not passes("noisy", 1.25, tight)
+
+
 def grpo_result(speed: float, generation_slowdown: float = 1.0) -> CaseResult:
     """A GRPO-like record on a host `speed` times host A's, probe attached as the runner does."""
     from ftbench.measure.machine import attach

@@ -11,7 +11,7 @@ The pytest plugin and `ftbench run` both build through here, so a case means the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ftbench.core.measures import Tolerance
@@ -102,6 +102,12 @@ class GatePolicy:
     strict_repro: bool = False  # same environment and seed, other numbers: fail, not warn
     strict: bool = False  # a throughput case that stays on a busy device fails
     busy_wait: float = 60.0  # seconds a case timed on a busy device waits to measure again
+
+    def for_job(self, job: Job) -> GatePolicy:
+        """This policy with the job's own tolerances over the profile's."""
+        if not job.tolerances:
+            return self
+        return replace(self, tolerances=tolerances_with(job.tolerances, base=self.tolerances))
 
 
 def gate_policy(get: Getter, profile: Profile) -> GatePolicy:

@@ -84,6 +84,8 @@ JOB_FIELDS = (
           "train_samples_per_second and peak_memory_bytes)."),
     Field("floors", "mapping", "Per metric, the worst value a finished fine-tune may reach "
           "(a loss: the highest). Missing one fails the case, baseline or not."),
+    Field("tolerances", "mapping", "Per metric, this job's changes to its gate, over the "
+          "file's `tolerances` (a noisier recipe's speed, say); `--ftb-tolerance` still wins."),
     Field("invariants", "list", "Makes the job an invariants job: pairs of settings that must "
           "train the same model, compared step by step (docs/invariants.md): determinism, "
           "resume, grad-accum, processes, padding, precision. An entry may be a mapping "
@@ -405,6 +407,8 @@ class _Reader:
                 raise self.error((*at, "gates"), f"{what}: task {task.name} does not report "
                                  f"{metric!r}" + _nearest(metric, list(metrics)))  # fmt: skip
         lora = self.lora(entry.get("lora"), (*at, "lora"), metrics, task.name)
+        tolerances = self.typed(entry.get("tolerances", {}), "mapping", (*at, "tolerances"))
+        _check_tolerances(tolerances, self, (*at, "tolerances"))
         invariants, expected = self.invariants(entry.get("invariants"), (*at, "invariants"))
         if invariants and training.max_steps <= 0:
             raise self.error(at, f"{what}: an invariants job trains a fixed number of steps; "
@@ -422,6 +426,7 @@ class _Reader:
             origin=f"{self.path}:{self.line(at) or 1}",
             invariants=invariants,
             expected=expected,
+            tolerances=tolerances,
             **axes,
         )
 
@@ -643,18 +648,17 @@ def _check_type(reader: _Reader, value: Any, field: Any, at: tuple, what: str) -
     return value
 
 
-def _check_tolerances(tolerances: dict, reader: _Reader) -> None:
+def _check_tolerances(tolerances: dict, reader: _Reader, at: tuple = ("tolerances",)) -> None:
     from ftbench.tasks import tolerances_with
 
     for metric, rule in tolerances.items():
-        at = ("tolerances", metric)
-        reader.typed(rule, "mapping", at)
+        reader.typed(rule, "mapping", (*at, metric))
         for key, value in rule.items():
-            rule[key] = reader.typed(value, "number", (*at, key))
+            rule[key] = reader.typed(value, "number", (*at, metric, key))
     try:
         tolerances_with(tolerances)
     except ConfigError as exc:
-        raise reader.error(("tolerances",), str(exc)) from None
+        raise reader.error(at, str(exc)) from None
 
 
 def fields_markdown() -> str:

@@ -71,6 +71,9 @@ class Job:
     # ones known to part, with the reason and a link (they fail if they stop parting).
     invariants: tuple[str, ...] = ()
     expected: dict[str, Expected] = field(default_factory=dict, hash=False)
+    # Per-metric changes to the gates for this job's cases, over the profile's (a noisier
+    # recipe's speed, say); --ftb-tolerance still wins.
+    tolerances: dict[str, dict[str, float]] = field(default_factory=dict, hash=False)
 
     def training_for(self, method: str) -> Training:
         """The job's training, with the adapter's own learning rate where it has one."""
@@ -186,6 +189,9 @@ def apply_overrides(profile: Profile, **overrides: Any) -> Profile:
         if "learning_rate" in given:  # a learning rate given is the one every method uses
             lora = replace(lora, learning_rate=None)
         new = replace(job, training=training, lora=lora, **axes)
+        if given.get("tolerances"):  # the command line's tolerance is the one that holds
+            kept = {m: f for m, f in job.tolerances.items() if m not in given["tolerances"]}
+            new = replace(new, tolerances=kept)
         if recipe_changed and (job.floors or job.lora.floors):
             flags = ", ".join(_flag(k) for k in recipe_changed)
             new = replace(

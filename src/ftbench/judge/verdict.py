@@ -155,6 +155,7 @@ def gate_case(
     last measurement (default: the last seed's), relative to the device probe and never on a
     busy device (`judge_throughput`)."""
     measured = measured or results[-1]
+    policy = policy.for_job(job)
     if entry.get(BORROWED):  # issue 20: another host's quality; its speed is not this host's
         values = {m: v for m, v in mean_values(results, job).items() if not is_timed(m)}
         notes = [borrowed_note(entry, measured, job)]
@@ -177,6 +178,7 @@ def confirm(
     policy: GatePolicy,
 ) -> tuple[list[Verdict], str]:
     """The failures left after a throughput regression was measured `again`, and the status."""
+    policy = policy.for_job(job)
     timed = [v for v in first.failed if is_timed(v.metric)]
     others = [v for v in first.failed if not is_timed(v.metric)]
     if is_busy(again):  # issue 12: a busy device's number is not a verdict on the code

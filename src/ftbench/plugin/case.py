@@ -207,7 +207,8 @@ class Case:
         )
         entry = store.entry(hardware_id, profile, one_id) or {}
         std = {m: s.get("std", 0.0) for m, s in (entry.get("metrics") or {}).items()}
-        tolerances = self.session.settings.policy_for(self.spec.profile).tolerances
+        policy = self.session.settings.policy_for(self.spec.profile).for_job(self.job)
+        tolerances = policy.tolerances
         failed = []
         for result in self.results:
             one = one_process_of(result, ran)

@@ -80,13 +80,14 @@ def case_verdicts(results: list[CaseResult], store: BaselineStore) -> list[CaseV
 
 
 def _job_and_policy(profile: str, job_name: str) -> tuple[Job | None, GatePolicy]:
-    """The job's gates and the profile's tolerances, for a built-in profile; all metrics and
-    the default tolerances otherwise."""
+    """The job's gates and tolerances (the profile's, with the job's own), for a built-in
+    profile; all metrics and the default tolerances otherwise."""
     try:
         known = known_profile(profile)
         if known is None:
             return None, GatePolicy()
-        return known.job(job_name), GatePolicy(tolerances=tolerances_with(known.tolerances))
+        job = known.job(job_name)
+        return job, GatePolicy(tolerances=tolerances_with(known.tolerances)).for_job(job)
     except ConfigError:
         return None, GatePolicy()
 

@@ -200,7 +200,7 @@ class _Bands:
         except FtbenchError as exc:  # an unreadable baseline file: say so, keep going
             return None, None, str(exc)
         stats = ((entry or {}).get("metrics") or {}).get(metric)
-        tolerance = _tolerances(result.profile).get(metric)
+        tolerance = _tolerances(result.profile, result.job).get(metric)
         if not stats or tolerance is None:
             return None, None, "-"
         bound, how = bound_for(stats, tolerance)
@@ -208,11 +208,16 @@ class _Bands:
         return center, bound, f"{self.store.path(hardware_id, result.profile)}: {how}"
 
 
-@functools.cache  # per profile: a job file's is looked up on disk
-def _tolerances(profile: str) -> dict[str, Any]:
-    """The gate's tolerances for a profile: its own where it names them, else the defaults."""
+@functools.cache  # per profile and job: a job file's is looked up on disk
+def _tolerances(profile: str, job: str) -> dict[str, Any]:
+    """The gate's tolerances for a profile's job: the profile's and the job's own where they
+    name them, else the defaults."""
     known = known_profile(profile)
-    return tolerances_with(known.tolerances) if known is not None else default_tolerances()
+    if known is None:
+        return default_tolerances()
+    tolerances = tolerances_with(known.tolerances)
+    own = next((j.tolerances for j in known.jobs if j.name == job), None)
+    return tolerances_with(own, base=tolerances) if own else tolerances
 
 
 def history_table(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -341,9 +341,12 @@ def default_tolerances() -> dict[str, Tolerance]:
     return {name: metric.tolerance for name, metric in known_metrics().items()}
 
 
-def tolerances_with(overrides: dict[str, dict[str, Any]] | None) -> dict[str, Tolerance]:
-    """The default tolerances with per-metric fields replaced; unknown names are refused."""
-    merged = default_tolerances()
+def tolerances_with(
+    overrides: dict[str, dict[str, Any]] | None, base: dict[str, Tolerance] | None = None
+) -> dict[str, Tolerance]:
+    """The default tolerances (or `base`) with per-metric fields replaced; unknown names are
+    refused."""
+    merged = dict(base) if base is not None else default_tolerances()
     for metric, fields in (overrides or {}).items():
         if metric not in merged:
             raise ConfigError(
@@ -353,9 +356,9 @@ def tolerances_with(overrides: dict[str, dict[str, Any]] | None) -> dict[str, To
         if unknown:
             raise ConfigError(f"tolerance of {metric!r}: unknown field(s) {sorted(unknown)}")
         merged[metric] = replace(merged[metric], **fields)
-    for metric in list(merged):
+    for metric in overrides or {}:
         twin = probe_twin_name(metric)
-        if twin in merged and twin not in (overrides or {}):
+        if twin in merged and twin not in overrides:
             merged[twin] = merged[metric]  # a rate's per-probe twin takes the rate's gate
     return merged
 

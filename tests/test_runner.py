@@ -85,6 +85,9 @@ def test_record_holds_the_promised_keys(
     }
     assert {"cpu_model", "cpu_count", "device_name", "git", "profile", "cuda"} <= set(environment)
     assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
+    # what it trained on, as pytest's records say: a baseline made from it compares data
+    assert record["data"]["splits"]["train"]["rows"] > 0
+    assert record["data"]["splits"]["validation"]["content_sha256"]
 
 
 def test_same_seed_same_numbers(tiny_checkpoint: Path, glue_dir: Path) -> None:

@@ -75,6 +75,7 @@ def run(
     check_checkpoint_fits(task, checkpoint)
     tokenizer = load_tokenizer(checkpoint)
     data = task.load_data(source)
+    identity = task.identity(source, data)  # what the case trained on, as pytest's records say
     encoded = encode(task, data, tokenizer, spec)
     model, load_seconds = task.load_case_model(spec, checkpoint, tokenizer, data)
     result = train_and_evaluate(
@@ -90,6 +91,7 @@ def run(
         evaluate_after=evaluate_after,
         **({"progress_every": progress_every} if progress_every is not None else {}),
     )
+    result.data = {**identity, **(result.data or {})}
     if cost_curve:
         from ftbench.measure.costcurve import measure_for_case
 

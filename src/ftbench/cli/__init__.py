@@ -9,6 +9,7 @@ ftbench jobs [PATH ...] [--profile full] [--json]                 # the jobs pyt
 ftbench init [DIR] --task dpo                                    # a starter job file and CI
 ftbench comment RUN_DIR --baselines base/results/baselines       # a pull request's comment
 ftbench baselines merge shards/*/baselines --into results/baselines   # sharded recording
+ftbench baselines record ci/*/results/runs --into results/baselines   # rates over many runs
 """
 
 from __future__ import annotations
@@ -94,12 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     note.add_argument("--run-url", help="a link to the run, its records and report")
     note.add_argument("--out", type=Path, help="write the comment here (default: print it)")
-    baselines = commands.add_parser("baselines", help="baseline files: merge shards")
-    merge = baselines.add_subparsers(dest="action", required=True).add_parser(
-        "merge", help="merge baselines recorded in shards into one directory"
+    baselines = commands.add_parser(
+        "baselines", help="baseline files: merge shards, or record from several runs"
     )
+    actions = baselines.add_subparsers(dest="action", required=True)
+    merge = actions.add_parser("merge", help="merge baselines recorded in shards into one folder")
     merge.add_argument("shards", nargs="+", type=Path, help="the shards' baseline directories")
     merge.add_argument("--into", type=Path, default=Path("results/baselines"))
+    record = actions.add_parser(
+        "record",
+        help="record baselines from several runs' records: each rate's median over all of them",
+    )
+    record.add_argument("runs", nargs="+", type=Path, help="run directories, or folders of them")
+    record.add_argument("--into", type=Path, default=Path("results/baselines"))
     return parser
 
 
@@ -121,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         return init.main(args)
     if args.command == "comment":
         return comment_main(args)
+    if args.command == "baselines" and args.action == "record":
+        return record_main(args.runs, args.into)
     if args.command == "baselines":
         return merge_main(args.shards, args.into)
     return report_main(args.runs, args.out, args.summary)
@@ -234,6 +244,29 @@ def merge_main(shards: list[Path], into: Path) -> int:
         return 1
     for line in written:
         print(line)
+    return 0
+
+
+def record_main(runs: list[Path], into: Path) -> int:
+    """Baselines from several runs: quality per seed, each rate pooled (ftbench.judge.pooling)."""
+    from ftbench.judge.pooling import pooled_entries
+
+    # Only the runs with case records: an invariants job's run has pairs, and no numbers.
+    runs = [run for run in run_directories(runs) if any(run.glob("*.json"))]
+    results = _records("baselines record", runs)
+    if results is None:
+        return 2
+    try:
+        entries, notes = pooled_entries(results)
+    except FtbenchError as exc:
+        print(f"ftbench baselines record: {exc}; nothing written", file=sys.stderr)
+        return 1  # a conflict, as merge's
+    for line in notes:
+        print(line)
+    store = BaselineStore(into)
+    for (hardware_id, profile), cases in entries.items():
+        path = store.update(hardware_id, profile, cases)
+        print(f"baselines updated: {path} ({len(cases)} case(s))")
     return 0
 
 

@@ -105,6 +105,23 @@ def test_seeds_keep_their_own_quality_and_a_differing_one_is_named(tmp_path: Pat
     assert "seed 42's eval_loss in run" in capsys.readouterr().out
 
 
+def test_a_case_that_gates_no_rate_keeps_its_seeds_baseline(tmp_path: Path, capsys) -> None:
+    """The MRPC fine-tune's baseline holds three seeds' quality: a run of one seed must not
+    replace it."""
+    into = tmp_path / "b"
+    store = BaselineStore(into)
+    seeds = [measured(0.7, seed=s, loss=1.06 + s / 1000) for s in (42, 43, 44)]
+    quality_only = entry_from_results(seeds, get_profile("smoke").job("sft"))
+    for m in ("train_samples_per_second", "train_samples_per_probe"):
+        quality_only["metrics"].pop(m)
+    store.update(HW, PROFILE, {CASE: quality_only})
+    one = measured(0.7)
+    one.throughput = {}
+    assert record(runs(tmp_path, one), into) == 0
+    assert BaselineStore(into).entry(HW, PROFILE, CASE)["seeds"] == [42, 43, 44]
+    assert f"{CASE}: not recorded: it gates no rate" in capsys.readouterr().out
+
+
 def test_a_busy_device_s_rates_are_left_out(tmp_path: Path, capsys) -> None:
     busy = measured(0.30)
     busy.machine["contention"] = {"busy": True, "other_cores": 1.2, "cpu_count": 2}

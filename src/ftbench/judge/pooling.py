@@ -12,7 +12,8 @@ several runs, a rate's baseline is the median of all their measurements. Quality
 seed, from the newest run (on the CPU every run's figures are the same bits; a seed whose
 figures differ between runs is named). A case's records must be one experiment: recipe, data,
 weights, library versions, where it was timed, and the probe; otherwise nothing is written. A
-record holds numbers, not the verdict on them: pool the runs whose cases passed.
+case that gates no rate is left as it is. A record holds numbers, not the verdict on them:
+pool the runs whose cases passed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from ftbench.config.profiles import Job
     from ftbench.core.record import CaseResult
 
+NO_RATE = "its quality's baseline comes from --ftb-update-baselines, over --ftb-seeds"
 Entries = dict[tuple[str, str], dict[str, dict[str, Any]]]
 
 
@@ -50,8 +52,11 @@ def pooled_entries(results: list[CaseResult]) -> tuple[Entries, list[str]]:
     for (hardware, profile, case_id), records in sorted(groups.items()):
         job = _job(profile, records[-1].job)
         entry, note = pooled_entry(case_id, records, job)
-        entries.setdefault((hardware, profile), {})[case_id] = entry
+        if not any(is_timed(m) for m in entry["metrics"]):  # nothing to pool: left as it is
+            notes.append(f"{case_id}: not recorded: it gates no rate ({NO_RATE})")
+            continue
         notes += note
+        entries.setdefault((hardware, profile), {})[case_id] = entry
     return entries, notes
 
 
@@ -118,7 +123,7 @@ def _summary(case_id: str, entry: dict[str, Any], count: int) -> str:
         if is_timed(m)
     ]
     line = f"{case_id}: {count} measurement(s) pooled, from {len(entry['runs'])} run(s)"
-    return line + (f"; {', '.join(rates)}" if rates else "; no rate gated")
+    return line + (f"; {', '.join(rates)}" if rates else "")
 
 
 def _quality_differences(

@@ -83,3 +83,18 @@ def test_what_was_not_judged_says_why(tmp_path: Path, capsys) -> None:
     assert "not gated: device busy (other processes used 1.2 of 2 cores)" in text
     assert "has another recipe: learning_rate 0.001 (baseline 0.0001)" in text
     assert "dynamic-x8-cpu-fp32-full]` (cpu-2c): no baseline" in text
+
+
+def test_a_record_of_a_profile_not_found_here_is_judged_on_its_figures(tmp_path: Path) -> None:
+    """A job file kept elsewhere: no job, so every figure the record has, at the defaults."""
+    from dataclasses import replace
+
+    elsewhere = [replace(measured(c, 30.0), profile="team-recipes") for c in CASES]
+    BaselineStore(tmp_path / "base").update(
+        HW, "team-recipes", {r.case_id: entry_from_results([r]) for r in elsewhere}
+    )
+    slow = replace(measured(CASES[0], 20.0), profile="team-recipes")
+    out = tmp_path / "comment.md"
+    args = ["comment", str(run(tmp_path / "results", slow)), "--baselines", str(tmp_path / "base")]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "**1 of 1 cases regressed**" in out.read_text()

@@ -103,9 +103,15 @@ def test_a_job_s_own_tolerance_widens_its_gate_only_and_the_command_line_still_w
     assert [passes(job, 1.25) for job in ("noisy", "steady")] == [True, False]  # 20% fewer
     assert [passes(job, 2.0) for job in ("noisy", "steady")] == [False, False]
     assert [passes(job, 1.0) for job in ("noisy", "steady")] == [True, True]
-    tight = apply_overrides(profile, tolerances={RAW: {"relative": 0.05}})
-    assert tight.job("noisy").tolerances == {}
-    assert not passes("noisy", 1.25, tight)
+    for named in (RAW, "train_samples_per_probe"):  # the option on the rate or on its twin
+        tight = apply_overrides(profile, tolerances={named: {"relative": 0.05}})
+        assert tight.job("noisy").tolerances == {}
+    tight_policy = GatePolicy(tolerances=tolerances_with(tight.tolerances))
+    assert (
+        tight_policy.for_job(tight.job("noisy")).tolerances["train_samples_per_probe"].relative
+        == 0.05
+    )
+    assert GatePolicy().for_job(None) == GatePolicy()  # a record whose job is unknown
 
 
 def grpo_result(speed: float, generation_slowdown: float = 1.0) -> CaseResult:

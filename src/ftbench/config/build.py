@@ -103,9 +103,10 @@ class GatePolicy:
     strict: bool = False  # a throughput case that stays on a busy device fails
     busy_wait: float = 60.0  # seconds a case timed on a busy device waits to measure again
 
-    def for_job(self, job: Job) -> GatePolicy:
-        """This policy with the job's own tolerances over the profile's."""
-        if not job.tolerances:
+    def for_job(self, job: Job | None) -> GatePolicy:
+        """This policy with the job's own tolerances over the profile's (None: no job known,
+        as for a record whose job file is elsewhere)."""
+        if job is None or not job.tolerances:
             return self
         return replace(self, tolerances=tolerances_with(job.tolerances, base=self.tolerances))
 

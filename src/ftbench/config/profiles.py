@@ -18,6 +18,7 @@ from typing import Any
 
 from ftbench.core.errors import ConfigError
 from ftbench.core.invariants import Expected
+from ftbench.core.measures import rate_and_twin
 from ftbench.core.spec import Lora, Training
 from ftbench.stack.data import DataSource
 from ftbench.stack.methods import ADAPTER_METHODS
@@ -190,7 +191,8 @@ def apply_overrides(profile: Profile, **overrides: Any) -> Profile:
             lora = replace(lora, learning_rate=None)
         new = replace(job, training=training, lora=lora, **axes)
         if given.get("tolerances"):  # the command line's tolerance is the one that holds
-            kept = {m: f for m, f in job.tolerances.items() if m not in given["tolerances"]}
+            named = {n for m in given["tolerances"] for n in rate_and_twin(m)}
+            kept = {m: f for m, f in job.tolerances.items() if not set(rate_and_twin(m)) & named}
             new = replace(new, tolerances=kept)
         if recipe_changed and (job.floors or job.lora.floors):
             flags = ", ".join(_flag(k) for k in recipe_changed)

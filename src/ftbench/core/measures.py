@@ -79,6 +79,14 @@ def probe_twin_name(name: str) -> str | None:
     return name.removesuffix(PER_SECOND) + PER_PROBE if name.endswith(PER_SECOND) else None
 
 
+def rate_and_twin(name: str) -> tuple[str, ...]:
+    """A rate and its per-probe twin, from either name; any other metric alone."""
+    if name.endswith(PER_PROBE):
+        name = name.removesuffix(PER_PROBE) + PER_SECOND
+    twin = probe_twin_name(name)
+    return (name, twin) if twin else (name,)
+
+
 def probe_twins(metrics: dict[str, Metric]) -> dict[str, Metric]:
     """Each timed rate over the device probe's score (ftbench.measure.machine): gated in its
     place where the baseline has it, so a faster or slower host of one hardware id moves

@@ -146,7 +146,7 @@ class Outcome:
 def gate_case(
     case_id: str,
     results: list[CaseResult],
-    job: Job,
+    job: Job | None,
     entry: dict[str, Any],
     policy: GatePolicy,
     measured: CaseResult | None = None,
@@ -173,7 +173,7 @@ def confirm(
     case_id: str,
     first: Outcome,
     again: CaseResult,
-    job: Job,
+    job: Job | None,
     entry: dict[str, Any],
     policy: GatePolicy,
 ) -> tuple[list[Verdict], str]:

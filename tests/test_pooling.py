@@ -131,10 +131,41 @@ def test_a_busy_device_s_rates_are_left_out(tmp_path: Path, capsys) -> None:
     assert "rates left out: device busy (" in capsys.readouterr().out
 
 
+def test_one_measurement_per_run_and_seed_and_a_run_given_twice_counts_once(
+    tmp_path: Path, capsys
+) -> None:
+    """A re-measure follows a slow first measurement in the same hour: the run's vote is its
+    last measurement, the number its gate judged."""
+    found = runs(tmp_path, measured(0.80, probe=220.0))
+    evening = RunStore.create(tmp_path)
+    for rate, at in ((0.50, "2026-12-01T20:00:00+0000"), (0.55, "2026-12-01T20:10:00+0000")):
+        evening.write(measured(rate, probe=180.0, created_at=at))
+    assert main(["baselines", "record", str(found), str(evening.directory), "--into",
+                 str(tmp_path / "b")]) == 0  # fmt: skip
+    entry = BaselineStore(tmp_path / "b").entry(HW, PROFILE, CASE)
+    assert entry["metrics"]["train_samples_per_second"]["values"] == [0.80, 0.55]
+    assert entry["probe"]["score"] == pytest.approx(200.0)  # the pooled runs' median probe
+    assert "2 measurement(s) pooled, from 2 run(s)" in capsys.readouterr().out
+
+
+def test_every_record_busy_leaves_the_case_as_it_is(tmp_path: Path, capsys) -> None:
+    busy = measured(0.30)
+    busy.machine["contention"] = {"busy": True, "other_cores": 1.2, "cpu_count": 2}
+    assert record(runs(tmp_path, busy), tmp_path / "b") == 0
+    assert BaselineStore(tmp_path / "b").entry(HW, PROFILE, CASE) is None
+    assert "not recorded: every record's device was busy" in capsys.readouterr().out
+
+
 def test_a_record_without_data_identity_is_refused(tmp_path: Path, capsys) -> None:
     found = runs(tmp_path, measured(0.7), measured(0.7, data={"used_rows": {"train": 64}}))
     assert record(found, tmp_path / "b") == 1
     assert "record has no data identity" in capsys.readouterr().err
+
+
+def test_a_directory_that_is_not_there_is_an_error(tmp_path: Path, capsys) -> None:
+    found = runs(tmp_path, measured(0.7))
+    assert main(["baselines", "record", str(found), str(tmp_path / "nope")]) == 2
+    assert "no such directory: " in capsys.readouterr().err
 
 
 def test_runs_of_invariants_alone_are_passed_over(tmp_path: Path) -> None:
@@ -143,3 +174,16 @@ def test_runs_of_invariants_alone_are_passed_over(tmp_path: Path) -> None:
     pairs.mkdir(parents=True)
     (pairs / "grad-accum.json").write_text(json.dumps({"pair": "grad-accum"}))
     assert record(found, tmp_path / "b") == 0
+
+
+def test_merge_takes_a_pooled_entry_whole_and_refuses_to_split_it(tmp_path: Path) -> None:
+    from ftbench.judge.merge import merge_entries
+
+    found = runs(tmp_path, measured(0.80), measured(0.60), measured(0.66))
+    assert record(found, tmp_path / "b") == 0
+    pooled = BaselineStore(tmp_path / "b").entry(HW, PROFILE, CASE)
+    assert merge_entries(None, [("shard", pooled)]) == (pooled, None)
+    other = entry_from_results([measured(0.7)])
+    merged, conflict = merge_entries(None, [("shard", pooled), ("other", other)])
+    assert merged is None
+    assert conflict.startswith("shard holds rates pooled over runs")

@@ -251,6 +251,10 @@ def record_main(runs: list[Path], into: Path) -> int:
     """Baselines from several runs: quality per seed, each rate pooled (ftbench.judge.pooling)."""
     from ftbench.judge.pooling import pooled_entries
 
+    missing = [str(run) for run in runs if not Path(run).is_dir()]
+    if missing:
+        print(f"ftbench baselines record: no such directory: {', '.join(missing)}", file=sys.stderr)
+        return 2
     # Only the runs with case records: an invariants job's run has pairs, and no numbers.
     runs = [run for run in run_directories(runs) if any(run.glob("*.json"))]
     results = _records("baselines record", runs)

@@ -30,6 +30,14 @@ def merge_entries(
     new = [(name, entry) for name, entry in shards if entry != base]
     if not new:
         return None, None
+    pooled = [name for name, entry in new if "runs" in entry]  # ftbench baselines record's
+    if pooled and len(new) == 1:
+        return new[0][1], None
+    if pooled:  # its rates hold several values a seed: they can't be paired seed by seed
+        return None, (
+            f"{pooled[0]} holds rates pooled over runs (ftbench baselines record); record "
+            "them from all the shards' runs at once"
+        )
     first_name, merged = new[0]
     values = _by_seed(merged)
     for name, entry in new[1:]:

@@ -18,6 +18,7 @@ pool the runs whose cases passed.
 
 from __future__ import annotations
 
+import statistics
 from typing import TYPE_CHECKING, Any
 
 from ftbench.core.errors import FtbenchError
@@ -53,7 +54,9 @@ def pooled_entries(results: list[CaseResult]) -> tuple[Entries, list[str]]:
         job = _job(profile, records[-1].job)
         entry, note = pooled_entry(case_id, records, job)
         if not any(is_timed(m) for m in entry["metrics"]):  # nothing to pool: left as it is
-            notes.append(f"{case_id}: not recorded: it gates no rate ({NO_RATE})")
+            busy = all(is_busy(r) for r in records)
+            why = "every record's device was busy" if busy else f"it gates no rate ({NO_RATE})"
+            notes.append(f"{case_id}: not recorded: {why}")
             continue
         notes += note
         entries.setdefault((hardware, profile), {})[case_id] = entry
@@ -64,34 +67,42 @@ def pooled_entry(
     case_id: str, records: list[CaseResult], job: Job | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """One case's entry from its records, oldest first: the newest run's quality per seed and
-    every record's rates."""
-    newest: dict[Any, CaseResult] = {}
+    the rates of one measurement per run and seed, the last (a re-measure is the number its
+    run judged; counting both would give that hour two votes)."""
+    last: dict[tuple[Any, Any], CaseResult] = {}
     for result in records:
         if "splits" not in (result.data or {}):  # what it trained on can't be compared
             raise FtbenchError(f"{case_id}: run {result.run_id}'s record has no data identity")
-        newest[result.training.get("seed")] = result
+        last[result.run_id, result.training.get("seed")] = result  # also drops a run given twice
+    measured = list(last.values())
+    newest = {result.training.get("seed"): result for result in measured}
     seeds = [newest[s] for s in sorted(newest, key=lambda s: (s is None, s))]
     entry = entry_from_results(seeds, job)
-    for result in records:
+    for result in measured:
         difference = _difference(result, entry)
         if difference:
             raise FtbenchError(
                 f"{case_id}: the records are not one experiment: run {result.run_id} has "
                 f"{difference}"
             )
+    busy = [r for r in measured if is_busy(r)]  # its rate says nothing about the code
+    quiet = [r for r in measured if not is_busy(r)]
     pooled: dict[str, list[float]] = {}
-    busy = [r for r in records if is_busy(r)]
-    for result in records:
-        if result in busy:  # a busy device's rate says nothing about the code (issue 12)
-            continue
+    for result in quiet:
         for metric, stats in entry_from_results([result], job)["metrics"].items():
             if is_timed(metric):
                 pooled.setdefault(metric, []).extend(stats["values"])
-    entry["metrics"].update({m: metric_stats(v) for m, v in pooled.items()})
-    entry["runs"] = sorted({r.run_id for r in records if r.run_id})
-    notes = [_summary(case_id, entry, len(records) - len(busy))]
+    quality = {m: s for m, s in entry["metrics"].items() if not is_timed(m)}
+    entry["metrics"] = {**quality, **{m: metric_stats(v) for m, v in pooled.items()}}
+    scores = [(r.machine.get("probe") or {}).get("score") for r in quiet]
+    if entry.get("probe") and None not in scores and scores:
+        # the probe beside the pooled rates: their runs' median, not the newest run's
+        probe = {k: v for k, v in entry["probe"].items() if k not in ("before", "after", "drift")}
+        entry["probe"] = {**probe, "score": statistics.median(scores), "runs": len(scores)}
+    entry["runs"] = sorted({r.run_id for r in measured if r.run_id})
+    notes = [_summary(case_id, entry, len(quiet))]
     notes += [f"{case_id}: run {r.run_id}'s rates left out: {busy_message(r)}" for r in busy]
-    notes += _quality_differences(case_id, records, newest, job)
+    notes += _quality_differences(case_id, measured, newest, job)
     return entry, notes
 
 
@@ -107,16 +118,16 @@ def _difference(result: CaseResult, entry: dict[str, Any]) -> str | None:
     environment = environment_diff(mine["environment"], entry["environment"])
     if environment:
         return "another environment: " + "; ".join(environment)
-    for key, what in (("timed_in", "timed in"), ("probe", "probe")):
-        now = mine.get(key) if key != "probe" else (mine.get(key) or {}).get("name")
-        then = entry.get(key) if key != "probe" else (entry.get(key) or {}).get("name")
-        if now != then:
-            return f"another {what}: {now} (newest: {then})"
+    if mine.get("timed_in") != entry.get("timed_in"):
+        return f"another timed in: {mine.get('timed_in')} (newest: {entry.get('timed_in')})"
+    probe, then = (mine.get("probe") or {}).get("name"), (entry.get("probe") or {}).get("name")
+    if probe != then:
+        return f"another probe: {probe} (newest: {then})"
     return None
 
 
 def _summary(case_id: str, entry: dict[str, Any], count: int) -> str:
-    """`sft[...]: 4 measurements in 3 runs; train_samples_per_probe median 0.00231 (0.0021-...)`"""
+    """`sft[...]: 6 measurement(s) pooled, from 6 run(s); train_samples_per_probe median ...`"""
     rates = [
         f"{m} median {s['median']:.4g} ({min(s['values']):.4g}-{max(s['values']):.4g})"
         for m, s in sorted(entry["metrics"].items())

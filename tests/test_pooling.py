@@ -187,3 +187,12 @@ def test_merge_takes_a_pooled_entry_whole_and_refuses_to_split_it(tmp_path: Path
     merged, conflict = merge_entries(None, [("shard", pooled), ("other", other)])
     assert merged is None
     assert conflict.startswith("shard holds rates pooled over runs")
+
+
+def test_only_the_jobs_asked_for_are_recorded(tmp_path: Path, capsys) -> None:
+    found = runs(tmp_path, measured(0.7))
+    into = tmp_path / "b"
+    assert main(["baselines", "record", str(found), "--into", str(into), "--job", "dpo"]) == 2
+    assert "no records of dpo" in capsys.readouterr().err
+    assert main(["baselines", "record", str(found), "--into", str(into), "--job", "sft,dpo"]) == 0
+    assert BaselineStore(into).entry(HW, PROFILE, CASE) is not None

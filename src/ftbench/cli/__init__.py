@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     record.add_argument("runs", nargs="+", type=Path, help="run directories, or folders of them")
     record.add_argument("--into", type=Path, default=Path("results/baselines"))
+    record.add_argument(
+        "--job", help="only these jobs' cases, comma-separated (default: every case in the runs)"
+    )
     return parser
 
 
@@ -130,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "comment":
         return comment_main(args)
     if args.command == "baselines" and args.action == "record":
-        return record_main(args.runs, args.into)
+        return record_main(args.runs, args.into, args.job)
     if args.command == "baselines":
         return merge_main(args.shards, args.into)
     return report_main(args.runs, args.out, args.summary)
@@ -247,7 +250,7 @@ def merge_main(shards: list[Path], into: Path) -> int:
     return 0
 
 
-def record_main(runs: list[Path], into: Path) -> int:
+def record_main(runs: list[Path], into: Path, jobs: str | None = None) -> int:
     """Baselines from several runs: quality per seed, each rate pooled (ftbench.judge.pooling)."""
     from ftbench.judge.pooling import pooled_entries
 
@@ -260,6 +263,12 @@ def record_main(runs: list[Path], into: Path) -> int:
     results = _records("baselines record", runs)
     if results is None:
         return 2
+    if jobs:
+        wanted = {name.strip() for name in jobs.split(",")}
+        results = [r for r in results if r.job in wanted]
+        if not results:
+            print(f"ftbench baselines record: no records of {jobs}", file=sys.stderr)
+            return 2
     try:
         entries, notes = pooled_entries(results)
     except FtbenchError as exc:

@@ -141,7 +141,7 @@ def test_a_lora_case_records_its_method(tiny_checkpoint: Path, glue_dir: Path) -
 
 def test_profiles_carry_lora_settings_and_overrides() -> None:
     smoke = get_profile("smoke").job("finetune")
-    assert smoke.methods == ("full", "lora")
+    assert smoke.methods == ("full",)  # LoRA on request (CI time), its settings kept
     assert smoke.training_for("lora").learning_rate == 1e-3
     assert smoke.training_for("full").learning_rate == 1e-4
     assert smoke.floors_for("lora") == {"eval_accuracy": 0.74, "eval_f1": 0.82}

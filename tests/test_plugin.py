@@ -55,14 +55,25 @@ def test_ids_read_like_the_matrix_and_k_selects(bench: pytest.Pytester) -> None:
         ["test_bench.py::test_train_throughput[[]minilm-l6-dynamic-cpu-fp32-full[]]"]
     )
     assert "static" not in result.stdout.str()
-    full = bench.runpytest_inprocess("--collect-only", "-q", "--ftb-profile", "smoke")
-    full.stdout.fnmatch_lines(
+    default = bench.runpytest_inprocess("--collect-only", "-q", "--ftb-profile", "smoke")
+    default.stdout.fnmatch_lines(
+        [
+            "test_bench.py::test_finetune[[]minilm-l6-bucketed-cpu-fp32-full[]]",
+            "test_bench.py::test_train_throughput[[]minilm-l6-static-cpu-fp32-full[]]",
+            "test_bench.py::test_train_throughput[[]minilm-l6-dynamic-x8-cpu-fp32-full[]]",
+            "5 tests collected*",
+        ]
+    )
+    assert "-lora]" not in default.stdout.str()  # LoRA's fine-tune is on request
+    lora = bench.runpytest_inprocess(
+        "--collect-only", "-q", "--ftb-profile", "smoke", "--ftb-method", "full,lora",
+        "-k", "finetune",
+    )  # fmt: skip
+    lora.stdout.fnmatch_lines(
         [
             "test_bench.py::test_finetune[[]minilm-l6-bucketed-cpu-fp32-full[]]",
             "test_bench.py::test_finetune[[]minilm-l6-bucketed-cpu-fp32-lora[]]",
-            "test_bench.py::test_train_throughput[[]minilm-l6-static-cpu-fp32-full[]]",
-            "test_bench.py::test_train_throughput[[]minilm-l6-dynamic-x8-cpu-fp32-full[]]",
-            "6 tests collected*",
+            "2/10 tests collected (8 deselected)*",
         ]
     )
 

@@ -153,3 +153,11 @@ def test_a_dip_that_recovers_is_not_a_lasting_step() -> None:
     values = [10.0, 10.1, 9.9, 10.0, 7.0, 7.1, 6.9, 10.0, 10.1, 9.9]
     assert [s.index for s in steps(values)] == [4, 7]
     assert lasting_step(values, bound=9.0, direction="higher") is None
+
+
+def test_the_bound_drawn_is_the_job_s_own_where_it_has_one() -> None:
+    """history draws the bound the gate computes: the smoke GRPO job's 30%, SFT's 15%."""
+    from ftbench.report.history import _tolerances
+
+    assert _tolerances("smoke", "grpo")["train_samples_per_probe"].relative == 0.30
+    assert _tolerances("smoke", "sft")["train_samples_per_probe"].relative == 0.15

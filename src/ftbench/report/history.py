@@ -20,6 +20,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ftbench.config.build import GatePolicy
 from ftbench.config.profiles import known_profile
 from ftbench.core.errors import FtbenchError
 from ftbench.core.formats import fmt_rate
@@ -215,9 +216,8 @@ def _tolerances(profile: str, job: str) -> dict[str, Any]:
     known = known_profile(profile)
     if known is None:
         return default_tolerances()
-    tolerances = tolerances_with(known.tolerances)
-    own = next((j.tolerances for j in known.jobs if j.name == job), None)
-    return tolerances_with(own, base=tolerances) if own else tolerances
+    own = next((j for j in known.jobs if j.name == job), None)
+    return GatePolicy(tolerances=tolerances_with(known.tolerances)).for_job(own).tolerances
 
 
 def history_table(rows: list[dict[str, Any]]) -> pd.DataFrame:

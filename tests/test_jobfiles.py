@@ -26,6 +26,7 @@ from conftest import make_pairs
 from ftbench.config.jobfile import builtin_profiles, fields_markdown, load_job_file
 from ftbench.config.profiles import get_profile
 from ftbench.core.errors import ConfigError, DataError
+from ftbench.core.record import CaseResult
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "custom-task"
@@ -278,6 +279,28 @@ def test_a_job_file_trains_records_baselines_and_gates(
     assert "another recipe: learning_rate 0.01 (baseline 0.0001)" in changed.stdout.str()
 
 
+def _baseline_ten_times_faster(repo: pytest.Pytester, *args: str) -> None:
+    """Record the job's baseline, then make its rates 10x this machine's."""
+    _run(repo, *args, "--ftb-update-baselines").assert_outcomes(passed=1)
+    [path] = (repo.path / "results" / "baselines").glob("*/ftbench.json")
+    stored = json.loads(path.read_text())
+    for entry in stored["cases"].values():
+        for name in ("train_samples_per_second", "train_samples_per_probe"):
+            figures = entry["metrics"][name]
+            figures.update({k: figures[k] * 10 for k in ("mean", "median")})
+            figures["values"] = [v * 10 for v in figures["values"]]
+    path.write_text(json.dumps(stored))
+
+
+def _run_records(repo: pytest.Pytester) -> list[dict]:
+    """The newest run's records, oldest first."""
+    records = sorted(
+        (json.loads(p.read_text()) for p in (repo.path / "results" / "runs").glob("*/*.json")),
+        key=lambda r: r["created_at"],
+    )
+    return [r for r in records if r["run_id"] == records[-1]["run_id"]]
+
+
 @pytest.mark.parametrize("where", ["a fresh process", "pytest's process"])
 def test_a_re_measure_times_again_and_keeps_the_first_quality(
     repo: pytest.Pytester, tiny_checkpoint: Path, where: str
@@ -289,22 +312,12 @@ def test_a_re_measure_times_again_and_keeps_the_first_quality(
     _job(repo.path, gated + "evaluation: {evaluate_untrained: true}\n"
          "gates: [eval_accuracy, train_samples_per_second]\n")  # fmt: skip
     here = ["--ftb-in-process"] if where == "pytest's process" else []
-    _run(repo, *here, "--ftb-update-baselines").assert_outcomes(passed=1)
-    [path] = (repo.path / "results" / "baselines").glob("*/ftbench.json")
-    stored = json.loads(path.read_text())
-    for entry in stored["cases"].values():  # a baseline 10x faster than this machine
-        for name in ("train_samples_per_second", "train_samples_per_probe"):
-            figures = entry["metrics"][name]
-            figures.update({k: figures[k] * 10 for k in ("mean", "median")})
-            figures["values"] = [v * 10 for v in figures["values"]]
-    path.write_text(json.dumps(stored))
+    _baseline_ten_times_faster(repo, *here)
     slow = _run(repo, *here)
     slow.assert_outcomes(failed=1)
     slow.stdout.fnmatch_lines(["*re-measuring once before failing*"])
-    first, again = sorted(
-        (json.loads(p.read_text()) for p in (repo.path / "results" / "runs").glob("*/*.json")),
-        key=lambda r: r["created_at"],
-    )[-2:]
+    # this run's first measurement and its last (a busy one waits for quiet and measures again)
+    first, *_, again = _run_records(repo)
     assert first["machine"]["timed_in"] == again["machine"]["timed_in"] == where
     assert first["times"]["eval_seconds"] > 0
     assert again["times"]["eval_seconds"] == 0
@@ -313,6 +326,33 @@ def test_a_re_measure_times_again_and_keeps_the_first_quality(
     assert again["memory"] == first["memory"]  # on CUDA the peak counts the evaluation
     note = "re-measure: trained and timed again; quality and peak memory are the first's"
     assert note in again["notes"]
+
+
+def test_a_busy_re_measure_waits_for_quiet_and_is_measured_again(
+    repo: pytest.Pytester, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A throughput miss whose re-measure lands on a busy device does not pass unjudged: the
+    case waits for quiet, as a first measurement does, and judges the measurement after."""
+    _job(repo.path, GOOD.format(checkpoint=tiny_checkpoint, lr=1e-4)
+         + "gates: [eval_accuracy, train_samples_per_second]\n")  # fmt: skip
+    _baseline_ten_times_faster(repo, "--ftb-in-process")
+    planted: list[object] = []  # the re-measure, the only measurement made to look busy
+
+    def busy(result: CaseResult) -> bool:
+        if not planted and any(n.startswith("re-measure:") for n in result.notes):
+            planted.append(result)
+        return any(result is r for r in planted)
+
+    for module in ("plugin.case", "judge.verdict", "judge.throughput"):
+        monkeypatch.setattr(f"ftbench.{module}.is_busy", busy)
+    slow = _run(repo, "--ftb-in-process", "--ftb-busy-wait=30")
+    slow.assert_outcomes(failed=1)
+    slow.stdout.fnmatch_lines(["*re-measuring once before failing*", "*REGRESSED*"])
+    assert "not gated" not in slow.stdout.str()
+    first, busy_again, judged = _run_records(repo)
+    assert len(planted) == 1
+    assert first["metrics"]["eval_accuracy"] is not None
+    assert busy_again["times"]["eval_seconds"] == judged["times"]["eval_seconds"] == 0
 
 
 def test_a_missing_column_stops_the_run_before_training(repo: pytest.Pytester) -> None:

@@ -260,6 +260,7 @@ class Case:
             )
             again = self._measure(self.spec, fresh_model=True, quality_from=self.results[0])
             self.results.append(again)
+            self._settle()  # a busy re-measure waits for quiet too, rather than pass unjudged
             failed, status = verdict.confirm(
                 case_id, outcome, self.results[-1], self.job, entry, policy
             )

@@ -91,6 +91,22 @@ def test_grpo_splits_generation_from_the_optimizer_step(tiny_llama, chat_data, r
     assert result.metrics["eval_reward_gain"] == pytest.approx(after - before)
 
 
+def test_the_untrained_evaluation_leaves_grpo_s_training_as_it_was(
+    tiny_llama, chat_data, rewards
+) -> None:
+    """Evaluating first samples completions too; the random state is put back, so a job may
+    leave the untrained evaluation out (the smoke's do, for CI's time) and train the same."""
+    rewards(length_reward)
+    source = DataSource(data_dir=str(chat_data))
+    with_it = run(grpo(tiny_llama), source)
+    without = run(grpo(tiny_llama, evaluate_untrained=False), source)
+    assert without.metrics.get("untrained_eval_reward") is None
+    for name in ("train_loss", "eval_reward"):
+        assert without.metrics[name] == with_it.metrics[name]
+    assert without.rollout["steps"] == with_it.rollout["steps"]  # rewards, lengths, losses
+    assert without.rollout["completion_tokens"] == with_it.rollout["completion_tokens"]
+
+
 def test_rewards_that_never_vary_fail_the_case_with_the_reason(
     tiny_llama, chat_data, rewards
 ) -> None:

@@ -345,6 +345,8 @@ def test_a_busy_re_measure_waits_for_quiet_and_is_measured_again(
 
     for module in ("plugin.case", "judge.verdict", "judge.throughput"):
         monkeypatch.setattr(f"ftbench.{module}.is_busy", busy)
+    # and quiet at once: a neighbour on this host must not turn the wait into the outcome
+    monkeypatch.setattr("ftbench.plugin.case.wait_until_idle", lambda device, limit: None)
     slow = _run(repo, "--ftb-in-process", "--ftb-busy-wait=30")
     slow.assert_outcomes(failed=1)
     slow.stdout.fnmatch_lines(["*re-measuring once before failing*", "*REGRESSED*"])

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -181,6 +182,28 @@ def test_a_busy_measurement_is_not_judged_and_strict_fails_it() -> None:
     assert notes == ["not gated: device busy (other processes used 1.7 of 2 cores)"]
     with pytest.raises(DeviceBusyError, match="device busy"):
         _judge(busy, {RAW: 6.6}, BASE, strict=True)
+
+
+def test_a_busy_re_measure_is_not_judged_and_strict_fails_it() -> None:
+    """A throughput miss re-measured on a device that stayed busy: "not gated", or with
+    --ftb-strict a failure naming the first measurement's miss, as for a first measurement."""
+    from ftbench.core.errors import DeviceBusyError
+    from ftbench.judge.verdict import confirm, gate_case
+
+    policy = GatePolicy(tolerances=SMOKE)
+    first = gate_case(CASE, [result(20.0 * SLOWER, 10.0)], None, BASE, policy)
+    assert first.timed_failure
+    busy_again = result(20.0 * SLOWER, 10.0, busy=True)
+    failed, status = confirm(CASE, first, busy_again, None, BASE, policy)
+    assert failed == []
+    assert status == "not gated: device busy (other processes used 1.7 of 2 cores) on re-measure"
+    strict = replace(policy, strict=True)
+    with pytest.raises(DeviceBusyError, match=r"re-measure of a throughput miss \(train_sam"):
+        confirm(CASE, first, busy_again, None, BASE, strict)
+    quiet_again = result(20.0 * SLOWER, 10.0)
+    failed, status = confirm(CASE, first, quiet_again, None, BASE, strict)
+    assert status == "regressed"
+    assert [v.metric for v in failed] == ["train_samples_per_probe"]
 
 
 def test_cpu_contention_counts_other_processes_not_our_own() -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftbench.core.errors import (
     BaselineError,
+    DeviceBusyError,
     RegressionError,
     ReproducibilityError,
     ReproducibilityWarning,
@@ -182,6 +183,12 @@ def confirm(
     timed = [v for v in first.failed if is_timed(v.metric)]
     others = [v for v in first.failed if not is_timed(v.metric)]
     if is_busy(again):  # issue 12: a busy device's number is not a verdict on the code
+        if policy.strict:
+            raise DeviceBusyError(
+                f"{case_id}: {busy_message(again)} during the re-measure of a throughput miss "
+                f"({timed[0].describe()}), for longer than --ftb-busy-wait; --ftb-strict fails "
+                "what it can't judge"
+            )
         return others, f"not gated: {busy_message(again)} on re-measure"
     values = mean_values([again], job)
     retry = gate(
